@@ -1,0 +1,132 @@
+"""The base of every DataModule: splits, loaders, the FID reference subset, the fingerprint."""
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from src.data.fingerprint import digest
+
+
+def seeded_permutation(n: int, seed: int) -> torch.Tensor:
+    """A permutation of ``range(n)`` that depends only on ``n`` and ``seed`` (not on global RNG state)."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+
+
+def split_indices(n: int, val_size: int, seed: int, what: str) -> tuple[list[int], list[int]]:
+    """(train, val) index lists: ``val_size`` held-out items drawn by ``seed``, the rest for training.
+
+    ``what`` names the data in the error raised when nothing would be left to train on.
+    """
+    if not 0 < val_size < n:
+        raise ValueError(
+            f"{what} has {n} images; val_size={val_size} must be at least 1 and leave some "
+            f"for training. Set data.val_size between 1 and {n - 1}."
+        )
+    order = seeded_permutation(n, seed).tolist()
+    return sorted(order[val_size:]), sorted(order[:val_size])
+
+
+class GANDataModule(pl.LightningDataModule, ABC):
+    """Base of every DataModule.
+
+    Subclasses give the image shape, class count and name right after construction
+    (models size themselves from them before ``setup``), and build the train and
+    validation datasets in :meth:`build_splits`. Items are dicts
+    ``{"image": float32 C×H×W in [-1, 1], "label": int64 scalar}``, ``"label"`` only
+    where the dataset has labels.
+
+    Args:
+        batch_size: images per batch, for training and validation.
+        num_workers: DataLoader worker processes (0 loads in the main process).
+        val_size: number of held-out images in the validation split.
+        seed: seeds the train/val split and the FID reference subset (never the global RNG).
+    """
+
+    #: The kind of data the items carry; models declare which kinds they accept.
+    kind: str = "image"
+
+    def __init__(self, batch_size: int = 64, num_workers: int = 0, val_size: int = 1000, seed: int = 0):
+        super().__init__()
+        if val_size < 1:
+            raise ValueError(f"val_size={val_size}: validation needs at least one image; set data.val_size >= 1.")
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.val_size = val_size
+        self.seed = seed
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
+
+    @property
+    @abstractmethod
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of every image."""
+
+    @property
+    @abstractmethod
+    def num_classes(self) -> int | None:
+        """Number of label classes, or ``None`` for unlabelled data."""
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """Short dataset name, for logs and run names."""
+
+    @abstractmethod
+    def build_splits(self) -> tuple[Dataset, Dataset]:
+        """(train, val) datasets of batch-dict items; raises if the data is missing."""
+
+    def source_signature(self) -> Any:
+        """What identifies the underlying data beyond the settings (e.g. file sizes and mtimes)."""
+        return None
+
+    def fingerprint(self) -> str:
+        """Short hash that changes when the data or its preprocessing changes (a cache key)."""
+        return digest(
+            {
+                "name": self.name,
+                "image_shape": self.image_shape,
+                "val_size": self.val_size,
+                "seed": self.seed,
+                "source": self.source_signature(),
+            }
+        )
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is None:
+            self.train_set, self.val_set = self.build_splits()
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled training batches; the last incomplete batch is dropped."""
+        self.setup()
+        if len(self.train_set) < self.batch_size:
+            raise ValueError(
+                f"The {self.name} training split has {len(self.train_set)} images, fewer than "
+                f"batch_size={self.batch_size}, so no batch would be drawn. Lower data.batch_size."
+            )
+        return self._loader(self.train_set, shuffle=True, drop_last=True)
+
+    def val_dataloader(self) -> DataLoader:
+        """Held-out images in a fixed order, the last batch kept."""
+        self.setup()
+        return self._loader(self.val_set, shuffle=False, drop_last=False)
+
+    def reference_dataset(self, n: int) -> Dataset:
+        """The real images FID compares against: the first ``n`` of a ``seed``-permutation of the
+        training split (all of it when it has fewer than ``n``)."""
+        self.setup()
+        order = seeded_permutation(len(self.train_set), self.seed)
+        return Subset(self.train_set, order[:n].tolist())
+
+    def _loader(self, dataset: Dataset, shuffle: bool, drop_last: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            num_workers=self.num_workers,
+            pin_memory=torch.cuda.is_available(),
+            persistent_workers=self.num_workers > 0,
+        )

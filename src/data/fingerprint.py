@@ -1,0 +1,28 @@
+"""Short content hashes for cache keys (e.g. FID statistics of the real images)."""
+
+import hashlib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+
+def digest(parts: Any) -> str:
+    """16 hex characters of the SHA-256 of ``parts`` (any JSON-serialisable value)."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def file_signature(root: Path, relative_paths: Iterable[str | Path]) -> list[tuple[str, int, int]]:
+    """(relative path, size in bytes, mtime in ns) of each existing file, sorted by path.
+
+    Size and mtime stand in for the content: hashing every byte of a large image
+    folder would cost more than the FID statistics the fingerprint caches.
+    """
+    signature = []
+    for relative in sorted(Path(p).as_posix() for p in relative_paths):
+        path = root / relative
+        if path.is_file():
+            stat = path.stat()
+            signature.append((relative, stat.st_size, stat.st_mtime_ns))
+    return signature

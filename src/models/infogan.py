@@ -1,0 +1,160 @@
+"""InfoGAN (Chen et al. 2016): a GAN whose latent carries codes c that Q must recover from G(z, c).
+
+Objective (paper eq. 5): min_{G,Q} max_D  V(D, G) − λ·L_I(G, Q), with the variational MI lower bound
+L_I = E_{c∼P(c), x∼G(z,c)}[log Q(c | x)] + H(c). Following openai/InfoGAN `infogan_trainer.py`:
+
+- D step:  L_D = BCE(D(x), real) + BCE(D(G(z, c)), fake) + λ_cat·CE(Q_cat, c_cat) + λ_cont·NLL(Q_cont, c_cont)
+           updates D's body, its real/fake head and the Q head (Q lives with D and trains with its optimizer).
+- G step:  L_G = BCE(D(G(z, c)), real) + the same λ-weighted code losses, updating G only.
+
+Latent: noise (``noise_dim``, Uniform(−1, 1) as in openai's MNIST spec, or normal), one categorical code
+(``n_categories`` classes, uniform), ``n_continuous`` codes ∼ Uniform(−1, 1).
+Metric of its own: ``val/cat_acc``, Q's categorical prediction on held-out real images matched
+one-to-one to the labels (Hungarian), the paper's "5% error on MNIST" measure.
+"""
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from src.metrics.clustering import cluster_accuracy
+from src.models.base import GANModule
+from src.nets.infogan import InfoGANDiscriminator, InfoGANGenerator, QOutput
+from src.nets.losses import bce_fake, bce_real, gaussian_nll
+
+
+class InfoGAN(GANModule):
+    def __init__(
+        self,
+        generator: InfoGANGenerator,
+        discriminator: InfoGANDiscriminator,
+        optimizer_g: partial,
+        optimizer_d: partial,
+        noise_dim: int = 62,
+        n_categories: int = 10,
+        n_continuous: int = 2,
+        lambda_cat: float = 1.0,
+        lambda_cont: float = 1.0,
+        noise_distribution: str = "uniform",
+        traversal_range: float = 2.0,
+        grid_columns: int = 10,
+    ):
+        super().__init__()
+        if noise_distribution not in ("uniform", "normal"):
+            raise ValueError(f"model.noise_distribution must be 'uniform' or 'normal', got {noise_distribution!r}.")
+        self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer_g", "optimizer_d"])
+        self.generator = generator
+        self.discriminator = discriminator
+        self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
+        # Fixed draws for the grids, stored with the model so grids stay comparable across epochs and resumes.
+        self.register_buffer("grid_noise", self._noise(grid_columns))
+        self.register_buffer("grid_continuous", self._uniform(grid_columns, n_continuous))
+        self._val_predictions: list[Tensor] = []
+        self._val_labels: list[Tensor] = []
+
+    # ----- latent ---------------------------------------------------------------------------------
+    def _uniform(self, n: int, dim: int) -> Tensor:
+        return torch.rand(n, dim, device=self.device) * 2 - 1
+
+    def _noise(self, n: int) -> Tensor:
+        if self.hparams.noise_distribution == "uniform":
+            return self._uniform(n, self.hparams.noise_dim)
+        return torch.randn(n, self.hparams.noise_dim, device=self.device)
+
+    def sample_codes(self, n: int) -> tuple[Tensor, Tensor, Tensor]:
+        """(noise N×noise_dim, categorical N int64, continuous N×n_continuous in [−1, 1])."""
+        categorical = torch.randint(0, self.hparams.n_categories, (n,), device=self.device)
+        return self._noise(n), categorical, self._uniform(n, self.hparams.n_continuous)
+
+    def generate(self, noise: Tensor, categorical: Tensor, continuous: Tensor) -> Tensor:
+        """G(z, c): images N×C×H×W in [-1, 1]."""
+        one_hot = F.one_hot(categorical, self.hparams.n_categories).to(noise.dtype)
+        return self.generator(torch.cat([noise, one_hot, continuous], dim=1))
+
+    def code_losses(self, q: QOutput, categorical: Tensor, continuous: Tensor) -> dict[str, Tensor]:
+        """−log Q(c | x) per code type: cross-entropy (categorical), Gaussian NLL (continuous)."""
+        return {
+            "cat": F.cross_entropy(q.cat_logits, categorical),
+            "cont": gaussian_nll(continuous, q.cont_mean, q.cont_log_std),
+        }
+
+    def info_penalty(self, losses: dict[str, Tensor]) -> Tensor:
+        return self.hparams.lambda_cat * losses["cat"] + self.hparams.lambda_cont * losses["cont"]
+
+    # ----- training ---------------------------------------------------------------------------------
+    def configure_optimizers(self):
+        optimizer_g = self.optimizer_g(self.generator.parameters())
+        optimizer_d = self.optimizer_d(self.discriminator.parameters())  # body, D head and Q head
+        return optimizer_g, optimizer_d
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        optimizer_g, optimizer_d = self.optimizers()
+        real = batch["image"]
+        noise, categorical, continuous = self.sample_codes(real.shape[0])
+        fake = self.generate(noise, categorical, continuous)
+
+        real_logits, _ = self.discriminator(real)
+        fake_logits, q = self.discriminator(fake.detach())
+        code_d = self.code_losses(q, categorical, continuous)
+        loss_d = bce_real(real_logits) + bce_fake(fake_logits) + self.info_penalty(code_d)
+        self.check_finite({"loss_d": loss_d})
+        self.step(optimizer_d, loss_d)
+
+        fake_logits, q = self.discriminator(fake)
+        code_g = self.code_losses(q, categorical, continuous)
+        loss_g = bce_real(fake_logits) + self.info_penalty(code_g)
+        self.check_finite({"loss_g": loss_g})
+        self.step(optimizer_g, loss_g)
+
+        self.log_dict(
+            {
+                "train/loss_d": loss_d.detach(),
+                "train/loss_g": loss_g.detach(),
+                # L_I's categorical part: log K − CE is a lower bound on I(c_cat; G(z, c)), at most log K.
+                "train/mi_cat": math.log(self.hparams.n_categories) - code_g["cat"].detach(),
+                "train/nll_cont": code_g["cont"].detach(),
+                "train/d_real": torch.sigmoid(real_logits).mean().detach(),
+            }
+        )
+
+    # ----- evaluation ---------------------------------------------------------------------------------
+    def sample(self, n: int) -> Tensor:
+        return self.generate(*self.sample_codes(n))
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        if "label" not in batch:
+            return
+        _, q = self.discriminator(batch["image"])
+        self._val_predictions.append(q.cat_logits.argmax(dim=1))
+        self._val_labels.append(batch["label"])
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val_predictions:
+            return
+        predictions = self.all_gather(torch.cat(self._val_predictions)).flatten()
+        labels = self.all_gather(torch.cat(self._val_labels)).flatten()
+        self._val_predictions.clear()
+        self._val_labels.clear()
+        self.log("val/cat_acc", cluster_accuracy(predictions.cpu(), labels.cpu()), prog_bar=True)
+
+    @torch.no_grad()
+    def visualizations(self) -> dict[str, tuple[Tensor, int]]:
+        """``categorical``: row k draws categorical value k, columns vary the noise and continuous codes.
+        ``traversal_c<j>``: row k is categorical value k, columns sweep code j over ±traversal_range
+        with the noise and the other codes fixed (the paper's Figure 2)."""
+        k, columns = self.hparams.n_categories, self.hparams.grid_columns
+        rows = torch.arange(k, device=self.device).repeat_interleave(columns)
+        grids = {
+            "categorical": self.generate(self.grid_noise.repeat(k, 1), rows, self.grid_continuous.repeat(k, 1)),
+        }
+        sweep = torch.linspace(-self.hparams.traversal_range, self.hparams.traversal_range, columns, device=self.device)
+        noise = self.grid_noise[:1].expand(k * columns, -1)
+        for j in range(self.hparams.n_continuous):
+            continuous = torch.zeros(k * columns, self.hparams.n_continuous, device=self.device)
+            continuous[:, j] = sweep.repeat(k)
+            grids[f"traversal_c{j + 1}"] = self.generate(noise, rows, continuous)
+        return {name: (images, columns) for name, images in grids.items()}

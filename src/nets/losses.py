@@ -1,0 +1,24 @@
+"""GAN losses as small pure functions (no Lightning): logits in, scalar losses out."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def bce_real(logits: Tensor) -> Tensor:
+    """Non-saturating GAN loss for samples that should be scored real: −log σ(logits), batch mean."""
+    return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+
+
+def bce_fake(logits: Tensor) -> Tensor:
+    """GAN loss for samples that should be scored fake: −log(1 − σ(logits)), batch mean."""
+    return F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
+
+
+def gaussian_nll(x: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:
+    """−log N(x; mean, exp(log_std)²) of a factored Gaussian: summed over N×M dims, mean over N."""
+    per_dim = 0.5 * ((x - mean) / log_std.exp()) ** 2 + log_std + 0.5 * math.log(2 * math.pi)
+    return per_dim.sum(dim=1).mean()

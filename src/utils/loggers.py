@@ -1,0 +1,63 @@
+"""Experiment loggers from the ``logger`` config group, with W&B's offline fallback and run continuity."""
+from __future__ import annotations
+
+import netrc
+import os
+import socket
+from pathlib import Path
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, open_dict
+from pytorch_lightning.loggers import Logger, WandbLogger
+from pytorch_lightning.utilities import rank_zero_info
+
+WANDB_HOST = "api.wandb.ai"
+WANDB_ID_FILE = "wandb_id"
+
+
+def wandb_online_reason() -> str | None:
+    """None when W&B can run online; otherwise why not (no API key, no network, WANDB_MODE)."""
+    if os.environ.get("WANDB_MODE") in ("offline", "disabled", "dryrun"):
+        return f"WANDB_MODE={os.environ['WANDB_MODE']}"
+    has_key = bool(os.environ.get("WANDB_API_KEY"))
+    if not has_key:
+        try:
+            has_key = netrc.netrc().authenticators(WANDB_HOST) is not None
+        except (FileNotFoundError, netrc.NetrcParseError):
+            has_key = False
+    if not has_key:
+        return "no W&B API key is configured (run `wandb login` or set WANDB_API_KEY)"
+    try:
+        socket.create_connection((WANDB_HOST, 443), timeout=3).close()
+    except OSError:
+        return f"{WANDB_HOST} cannot be reached"
+    return None
+
+
+def run_dir_of_checkpoint(ckpt_path: str | Path) -> Path:
+    """Checkpoints live in ``<run dir>/checkpoints/``."""
+    return Path(ckpt_path).resolve().parent.parent
+
+
+def build_loggers(logger_cfg: DictConfig | None, output_dir: str | Path, ckpt_path: str | None = None) -> list[Logger]:
+    """Instantiate every configured logger. W&B goes offline by itself when it cannot reach its server,
+    and a resumed run (``ckpt_path``) continues the W&B run whose id was kept in its run directory."""
+    loggers: list[Logger] = []
+    for name, cfg in (logger_cfg or {}).items():
+        if cfg.get("_target_", "").endswith("WandbLogger"):
+            cfg = cfg.copy()
+            with open_dict(cfg):
+                reason = wandb_online_reason()
+                if reason and not cfg.get("offline"):
+                    rank_zero_info(f"W&B runs offline: {reason}. Sync later with `wandb sync {output_dir}/wandb/offline-run-*`.")
+                    cfg.offline = True
+                previous = run_dir_of_checkpoint(ckpt_path) / WANDB_ID_FILE if ckpt_path else None
+                if previous is not None and previous.is_file():
+                    cfg.id = previous.read_text().strip()
+                    cfg.resume = "allow"
+        logger = instantiate(cfg)
+        if isinstance(logger, WandbLogger):
+            Path(output_dir).mkdir(parents=True, exist_ok=True)
+            (Path(output_dir) / WANDB_ID_FILE).write_text(logger.version or "")
+        loggers.append(logger)
+    return loggers
