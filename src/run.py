@@ -4,6 +4,7 @@ Composition and wiring only: everything built here comes from a ``_target_`` in 
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     for logger in loggers:
         paths[f"log: {type(logger).__name__}"] = str(logger.save_dir)
     if trainer.is_global_zero:
+        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+        paths["final metrics"] = str(output_dir / "metrics.json")
         print_summary(metrics, paths)
     return metrics, {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
 
