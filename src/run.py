@@ -18,6 +18,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_info
 
 from src.callbacks.config_in_checkpoint import ConfigInCheckpoint
+from src.callbacks.rng_state import RNGStateInCheckpoint
 from src.callbacks.sample_grids import SampleGrids
 from src.data.errors import CorruptImageError, DatasetNotFoundError
 from src.models.base import NonFiniteLossError
@@ -51,7 +52,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     model = instantiate(cfg.model)
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
-    callbacks += [instantiate(cfg.metrics), ConfigInCheckpoint(cfg)]
+    callbacks += [instantiate(cfg.metrics), ConfigInCheckpoint(cfg), RNGStateInCheckpoint()]
     loggers = build_loggers(cfg.get("logger"), output_dir, cfg.ckpt_path)
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                       plugins=[AtomicCheckpointIO()])
@@ -61,7 +62,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     paths = {"run directory": str(output_dir), "resolved config": str(output_dir / "config_resolved.yaml")}
     for callback in trainer.callbacks:
         if isinstance(callback, ModelCheckpoint):
-            paths |= {"best checkpoint": callback.best_model_path, "last checkpoint": callback.last_model_path}
+            found = {"best checkpoint": callback.best_model_path, "last checkpoint": callback.last_model_path}
+            paths |= {name: path for name, path in found.items() if path}
         if isinstance(callback, SampleGrids):
             paths |= {f"grid: {name}": str(path) for name, path in callback.written.items()}
     for logger in loggers:

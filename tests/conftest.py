@@ -2,21 +2,20 @@
 or in process), each in its own ``tmp_path``.
 
 Tiny means: CPU, 1 epoch of 2 batches of 8, 2 validation batches, 8 real and 8 fake images for FID/KID and
-narrow InfoGAN nets. Every FID computation still costs a 2048×2048 eigen-decomposition (5–35 s on 2 shared
-cores), so a test validates as rarely as what it checks allows (``NO_VALIDATION`` where it checks nothing
-FID-related).
+narrow InfoGAN nets. Every FID computation still costs a 2048×2048 eigen-decomposition (~4 s on one thread,
+see SINGLE_THREAD), so a test validates only where it checks FID or grids (``NO_VALIDATION`` elsewhere).
 """
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
@@ -47,6 +46,10 @@ TINY = {
 #: For tests of training state only (resume, loggers): no validation, hence no FID and its eigen-decomposition.
 #: ModelCheckpoint then saves last.ckpt at every training epoch end.
 NO_VALIDATION = {"+trainer.limit_val_batches": "0"}
+
+#: One BLAS/OpenMP thread per process. On 2 cores shared with other work, a 2-thread LAPACK eigen-decomposition
+#: (FID's 2048×2048 eigvals) was measured at 48 s against 4 s single-threaded: spinning threads fight for cores.
+SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 #: Variables that would change what a run does or prints: a real W&B key or mode, full Hydra tracebacks,
 #: another cache or data directory, another torch hub (where a downloaded FID Inception could be found).
@@ -94,6 +97,7 @@ def cli_env(home: Path) -> dict[str, str]:
     home.mkdir(parents=True, exist_ok=True)
     env["HOME"] = str(home)
     env["PYTHONUNBUFFERED"] = "1"
+    env.update(SINGLE_THREAD)
     return env
 
 
@@ -151,12 +155,14 @@ def hydra_config():
 
 
 @pytest.fixture
-def run_in_process(tmp_path, cache_dir, hydra_config, monkeypatch) -> Callable[..., tuple[dict[str, float], dict[str, Any]]]:
+def run_in_process(tmp_path, cache_dir, hydra_config, monkeypatch) -> Iterator[Callable[..., tuple[dict, dict]]]:
     """``run_in_process(*layers, output_dir=None)``: ``src.run.train`` on the tiny config merged with ``layers``;
     returns what ``train`` returns (final metrics, built objects). HOME is tmp_path, W&B sees no key."""
     for name in _SCRUBBED_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # see SINGLE_THREAD
 
     def run(*layers, output_dir: Path | None = None):
         from src.run import train
@@ -165,4 +171,5 @@ def run_in_process(tmp_path, cache_dir, hydra_config, monkeypatch) -> Callable[.
         cfg = hydra_config(TINY, {"paths.cache_dir": str(cache_dir)}, *layers, output_dir=output_dir)
         return train(cfg)
 
-    return run
+    yield run
+    torch.set_num_threads(threads)

@@ -1,7 +1,6 @@
 """InfoGAN: net shapes, Q's outputs, the code losses, who updates what in one training step, grids, val/cat_acc."""
 from __future__ import annotations
 
-import copy
 import functools
 
 import pytest

@@ -16,6 +16,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from src.callbacks.fid import shard_size
 from src.data.base import GANDataModule
+from src.metrics.inception import CONVERTED_WEIGHTS_NAME, resolve_inception_weights
 from src.utils import loggers
 from src.utils.checkpoint_io import AtomicCheckpointIO
 from src.utils.compat import check_compatible, compatible_data
@@ -193,3 +194,16 @@ def test_import_linter_sees_a_broken_contract(tmp_path):
     done = subprocess.run([lint_imports, "--no-cache", str(config)], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 1 and "src.models.infogan -> src.nets" in done.stdout, done.stdout + done.stderr
+
+
+# ----- reproducibility --------------------------------------------------------------------------------------------
+
+
+def test_resolving_fid_weights_leaves_the_global_rng_alone(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # no torch-fidelity download: convert
+    torch.manual_seed(0)
+    expected = torch.rand(4)
+    torch.manual_seed(0)
+    resolve_inception_weights(None, tmp_path / "cache")
+    assert (tmp_path / "cache" / CONVERTED_WEIGHTS_NAME).is_file()
+    assert torch.equal(torch.rand(4), expected)

@@ -125,7 +125,8 @@ def convert_torchscript_inception(torchscript_path: str | os.PathLike, out_path:
     """
     scripted = torch.jit.load(str(torchscript_path), map_location="cpu")
     sources = _torchscript_conv_layers(scripted.state_dict())
-    layout = _InceptionLayout()
+    with torch.random.fork_rng(devices=[]):  # its random init must not shift the run's seeded RNG stream
+        layout = _InceptionLayout()
     targets = [(name, block) for name, block in layout.named_modules() if isinstance(block, BasicConv2d)]
     if len(sources) != len(targets):
         raise ValueError(f"{torchscript_path} has {len(sources)} conv layers, torch-fidelity's Inception "

@@ -26,8 +26,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
-        except OSError as error:
+        except BaseException as error:
             tmp.unlink(missing_ok=True)
+            if not isinstance(error, OSError):
+                raise
             raise OSError(
                 f"Could not write checkpoint {path}: {error}. The previous checkpoint is intact; free disk space "
                 f"or point paths.log_dir elsewhere, then resume with ckpt_path=<its path>."

@@ -4,12 +4,13 @@ from __future__ import annotations
 import netrc
 import os
 import socket
+import uuid
 from pathlib import Path
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 from pytorch_lightning.loggers import Logger, WandbLogger
-from pytorch_lightning.utilities import rank_zero_info
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
 
 WANDB_HOST = "api.wandb.ai"
 WANDB_ID_FILE = "wandb_id"
@@ -52,12 +53,15 @@ def build_loggers(logger_cfg: DictConfig | None, output_dir: str | Path, ckpt_pa
                     rank_zero_info(f"W&B runs offline: {reason}. Sync later with `wandb sync {output_dir}/wandb/offline-run-*`.")
                     cfg.offline = True
                 previous = run_dir_of_checkpoint(ckpt_path) / WANDB_ID_FILE if ckpt_path else None
-                if previous is not None and previous.is_file():
-                    cfg.id = previous.read_text().strip()
-                    cfg.resume = "allow"
+                previous_id = previous.read_text().strip() if previous is not None and previous.is_file() else ""
+                if previous_id:
+                    cfg.id, cfg.resume = previous_id, "allow"
+                elif not cfg.get("id"):
+                    # Chosen here, not by wandb.init (which runs lazily), so it can be kept for a resume.
+                    cfg.id = uuid.uuid4().hex[:8]
         logger = instantiate(cfg)
-        if isinstance(logger, WandbLogger):
+        if isinstance(logger, WandbLogger) and rank_zero_only.rank == 0:
             Path(output_dir).mkdir(parents=True, exist_ok=True)
-            (Path(output_dir) / WANDB_ID_FILE).write_text(logger.version or "")
+            (Path(output_dir) / WANDB_ID_FILE).write_text(cfg.id)
         loggers.append(logger)
     return loggers
