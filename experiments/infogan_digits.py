@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -23,6 +24,7 @@ RUNS = REPO / "logs" / "benchmarks" / "infogan_digits"
 
 def run_seed(seed: int, overrides: list[str]) -> dict:
     run_dir = RUNS / f"seed{seed}"
+    shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run: no checkpoints or metrics left from an earlier one
     command = [sys.executable, "-m", "src.run", "experiment=infogan_digits", f"seed={seed}", "logger=csv",
                f"hydra.run.dir={run_dir}", *overrides]
     start = time.perf_counter()
