@@ -6,6 +6,7 @@ only the runs that check FID or sample grids validate (see conftest.TINY / NO_VA
 from __future__ import annotations
 
 import copy
+import json
 import re
 from pathlib import Path
 
@@ -95,6 +96,8 @@ def test_infogan_trains_on_every_dataset(dataset, run_cli, tmp_path):
     fid = _fid(output)
     assert fid is not None and 0 < fid < float("inf"), str(result)
     assert ("val/cat_acc" in output) == labelled
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert (metrics["val/fid_n"], metrics["val/fid_n_real"]) == (8, 8)  # tiny runs: 8 fakes, 8 real images
 
 
 # ----- resume --------------------------------------------------------------------------------------------------

@@ -70,13 +70,15 @@ class FIDCallback(pl.Callback):
         metrics = self.metrics.to(pl_module.device)
         rank, world = trainer.global_rank, trainer.world_size
         metrics.reset()
-        metrics.update(self._real_features(trainer, pl_module)[rank::world], real=True)
+        real = self._real_features(trainer, pl_module)
+        metrics.update(real[rank::world], real=True)
         num_fake = self._budget(self.num_fake, pl_module.device)
         for images in pl_module.sample_batches(shard_size(num_fake, rank, world), self.batch_size):
             metrics.update(metrics.extract(images), real=False)
         scores = metrics.compute()  # a collective: every rank gets the same values
         pl_module.log_dict({f"val/{name}": value for name, value in scores.items()}, sync_dist=True)
-        pl_module.log("val/fid_n", float(num_fake), sync_dist=True)
+        # FID is biased in N: both sample counts go with every number.
+        pl_module.log_dict({"val/fid_n": float(num_fake), "val/fid_n_real": float(len(real))}, sync_dist=True)
 
     def _real_features(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Tensor:
         """All ranks get the full N×2048 real features (from the disk cache, else computed sharded)."""
