@@ -13,7 +13,9 @@ from torchvision.utils import make_grid, save_image
 def log_image(logger: Logger, key: str, grid: Tensor, step: int) -> None:
     """Send one C×H×W grid in [0, 1] to a logger that can show images (others keep the PNG only)."""
     if isinstance(logger, WandbLogger):
-        logger.log_image(key=key, images=[grid], step=step)
+        # No explicit step: Lightning logs W&B metrics at its batch count, not at global_step (which counts
+        # both optimizers' steps), and W&B drops anything logged at a step lower than one already used.
+        logger.log_image(key=key, images=[grid])
     elif isinstance(logger, TensorBoardLogger):
         logger.experiment.add_image(key, grid, global_step=step)
 
