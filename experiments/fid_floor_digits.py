@@ -11,16 +11,11 @@ from __future__ import annotations
 import argparse
 import time
 
-import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import Subset
 
 from record import write_result
 from src.data.digits import DigitsDataModule
 from src.metrics.fid import InceptionMetrics
-
-
-def features(metrics: InceptionMetrics, dataset) -> torch.Tensor:
-    return torch.cat([metrics.extract(batch["image"]) for batch in DataLoader(dataset, batch_size=50)])
 
 
 def main() -> None:
@@ -30,8 +25,8 @@ def main() -> None:
     start = time.perf_counter()
     reference = DigitsDataModule().reference_dataset(2 * args.n)  # the benchmark's real set is the first n
     metrics = InceptionMetrics(kid_subset_size=args.n)
-    metrics.update(features(metrics, Subset(reference, range(args.n))), real=True)
-    metrics.update(features(metrics, Subset(reference, range(args.n, 2 * args.n))), real=False)
+    metrics.update(metrics.extract_dataset(Subset(reference, range(args.n))), real=True)
+    metrics.update(metrics.extract_dataset(Subset(reference, range(args.n, 2 * args.n))), real=False)
     scores = metrics.compute()
     figures = {"n_each": args.n, "fid_real_vs_real": scores["fid"], "kid_real_vs_real": scores["kid"],
                "what": "two disjoint sets of real training digits (32x32), same FID path as the benchmark"}

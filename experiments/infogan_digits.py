@@ -17,9 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-from record import REPO, write_result
+from record import REPO, RESULTS, write_result
 
 RUNS = REPO / "logs" / "benchmarks" / "infogan_digits"
+GRIDS = RESULTS / "infogan_digits"  # the final grids of each seed, kept with the numbers (logs/ is not tracked)
 
 
 def run_seed(seed: int, overrides: list[str]) -> dict:
@@ -31,7 +32,13 @@ def run_seed(seed: int, overrides: list[str]) -> dict:
     subprocess.run(command, cwd=REPO, check=True)
     seconds = time.perf_counter() - start
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    return {"seed": seed, "seconds": round(seconds, 1), "run_dir": str(run_dir.relative_to(REPO)), **metrics}
+    GRIDS.mkdir(parents=True, exist_ok=True)
+    grids = []
+    for png in sorted((run_dir / "samples").glob("*_last.png")):
+        target = GRIDS / f"seed{seed}_{png.name.removesuffix('_last.png')}.png"
+        shutil.copyfile(png, target)
+        grids.append(str(target.relative_to(REPO)))
+    return {"seed": seed, "seconds": round(seconds, 1), "grids": grids, **metrics}
 
 
 def main() -> None:
@@ -51,7 +58,7 @@ def main() -> None:
         "run_seconds": [r["seconds"] for r in runs],
         "run_seconds_max": max(r["seconds"] for r in runs),
         "target": "cat_acc_median >= 0.90, each run <= 600 s on a 2-core CPU",
-        "grids": [f"{r['run_dir']}/samples/categorical_last.png" for r in runs],
+        "grids": [path for r in runs for path in r["grids"]],
     }
     print(write_result("infogan_digits", figures, time.perf_counter() - start))
 

@@ -28,11 +28,20 @@ def device_description() -> str:
     return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
+def command_line() -> str:
+    """The command that produced a result, as run from the repository root (whatever the cwd was)."""
+    args = list(sys.argv)
+    script = Path(args[0]).resolve()
+    if script.is_file() and script.is_relative_to(REPO):
+        args[0] = str(script.relative_to(REPO))
+    return "python " + " ".join(shlex.quote(a) for a in args)
+
+
 def write_result(name: str, figures: dict, seconds: float) -> Path:
     """Write experiments/results/<name>.json with the figures plus provenance, and refresh the table."""
     record = dict(figures)
     record |= {
-        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
+        "command": command_line(),
         "git_sha": git_sha(),
         "seconds": round(seconds, 1),
         "device": device_description(),

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import Subset
 
 from src.metrics.fid import InceptionMetrics, cached_features, weights_identity
 from src.metrics.inception import resolve_inception_weights
@@ -99,8 +99,7 @@ class FIDCallback(pl.Callback):
     def _extract_sharded(self, trainer: pl.Trainer, reference) -> Tensor:
         rank, world = trainer.global_rank, trainer.world_size
         mine = Subset(reference, range(rank, len(reference), world))
-        loader = DataLoader(mine, batch_size=self.batch_size, shuffle=False)
-        features = torch.cat([self.metrics.extract(batch["image"]) for batch in loader])
+        features = self.metrics.extract_dataset(mine)
         if world == 1:
             return features
         # Pad to equal shards for all_gather, then interleave back: item i*world + r lives on rank r at row i.

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from torch.utils.data import DataLoader
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
@@ -130,6 +131,11 @@ class InceptionMetrics(nn.Module):
         net = self._inception.to(self.device)
         features = [net(images_to_uint8(chunk).to(self.device)) for chunk in images.split(self.batch_size)]
         return torch.cat(features).float()
+
+    def extract_dataset(self, dataset) -> Tensor:
+        """Features of every item's ``"image"`` in a map-style dataset, in order: N×num_features."""
+        loader = DataLoader(dataset, batch_size=self.batch_size, shuffle=False)
+        return torch.cat([self.extract(batch["image"]) for batch in loader])
 
     def update(self, features: Tensor, real: bool) -> None:
         """Add N×num_features features (from `extract` or a cache, any device) to the real or the fake set."""
