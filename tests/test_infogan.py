@@ -13,7 +13,7 @@ from src.metrics.clustering import cluster_accuracy
 from src.models.base import NonFiniteLossError
 from src.models.infogan import InfoGAN
 from src.nets.infogan import InfoGANDiscriminator, InfoGANGenerator
-from src.nets.losses import gaussian_nll
+from src.nets.losses import gaussian_nll, r1_penalty
 
 NOISE, K, M = 5, 4, 3
 TINY_G = {"fc_dim": 16, "base_channels": 4}
@@ -189,6 +189,50 @@ def test_without_adversarial_or_mi_term_the_generator_stays(tmp_path, monkeypatc
     calls = _record_steps(model, monkeypatch)
     _fit_one_batch(model, tmp_path)
     assert not _changed(calls[1]["before"]["g"], model.generator)
+
+
+def test_r1_penalty_of_a_linear_critic_is_its_squared_weight_norm():
+    weight = torch.randn(1, 3 * 4 * 4)
+    images = torch.randn(5, 3, 4, 4, requires_grad=True)
+    logits = images.flatten(1) @ weight.T
+    assert torch.allclose(r1_penalty(logits.squeeze(1), images), weight.pow(2).sum(), rtol=1e-5)
+
+
+def _independent_r1(discriminator_state: dict, real: torch.Tensor) -> torch.Tensor:
+    """‖∇ₓD(x)‖² of a fresh D holding the given weights (train-mode BN, as in the step), via autograd's jacobian."""
+    _, discriminator = _nets()
+    discriminator.load_state_dict(discriminator_state, strict=False)
+    per_sample = torch.autograd.functional.jacobian(lambda x: discriminator(x)[0].sum(), real)
+    return per_sample.pow(2).flatten(1).sum(1).mean()
+
+
+@pytest.mark.parametrize("every", [1, 3])
+def test_r1_adds_half_gamma_times_the_penalty_to_the_d_loss(every, tmp_path, monkeypatch):
+    losses = {}
+    for gamma in (0.0, 4.0):
+        model = _model(r1_gamma=gamma, r1_every=every)
+        calls = _record_steps(model, monkeypatch)
+        _fit_one_batch(model, tmp_path)
+        losses[gamma] = [c["loss"] for c in calls]
+        d_before = calls[0]["before"]["d"]
+    expected = 0.5 * 4.0 * every * _independent_r1(d_before, _Images().images)
+    assert expected > 0
+    assert torch.allclose(losses[4.0][0] - losses[0.0][0], expected, rtol=1e-4)  # the D step (batch 0)
+
+
+def test_lazy_r1_regularises_every_nth_batch_across_epochs(tmp_path, monkeypatch):
+    batches = []
+    original = infogan_module.r1_penalty
+
+    def counting(logits, images):
+        batches.append(model.trainer.fit_loop.total_batch_idx)
+        return original(logits, images)
+
+    monkeypatch.setattr(infogan_module, "r1_penalty", counting)
+    model = _model(r1_gamma=1.0, r1_every=2)
+    trainer = _trainer(tmp_path, max_epochs=2)  # 3 batches per epoch: batches 0-5 in all
+    trainer.fit(model, train_dataloaders=DataLoader(_Images(n=24), batch_size=8))
+    assert batches == [0, 2, 4]
 
 
 def test_non_finite_loss_stops_before_the_step_and_names_the_learning_rates(tmp_path):

@@ -22,3 +22,13 @@ def gaussian_nll(x: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:
     """−log N(x; mean, exp(log_std)²) of a factored Gaussian: summed over N×M dims, mean over N."""
     per_dim = 0.5 * ((x - mean) / log_std.exp()) ** 2 + log_std + 0.5 * math.log(2 * math.pi)
     return per_dim.sum(dim=1).mean()
+
+
+def r1_penalty(real_logits: Tensor, real_images: Tensor) -> Tensor:
+    """R1 gradient penalty (Mescheder et al. 2018): ‖∇ₓ D(x)‖² on real x, summed over C·H·W, batch mean.
+
+    ``real_images`` must have had ``requires_grad`` set before D saw them. The graph is kept (create_graph) so
+    the penalty trains D; the caller scales it, usually by γ/2.
+    """
+    (grad,) = torch.autograd.grad(real_logits.float().sum(), real_images, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()
