@@ -199,7 +199,8 @@ def test_r1_penalty_of_a_linear_critic_is_its_squared_weight_norm():
 
 
 def _independent_r1(discriminator_state: dict, real: torch.Tensor) -> torch.Tensor:
-    """‖∇ₓD(x)‖² of a fresh D holding the given weights (train-mode BN, as in the step), via autograd's jacobian."""
+    """‖∇ₓD(x)‖² by autograd's jacobian, of a fresh D with the given parameters (train-mode BN, as in the step;
+    the running statistics, absent from the state, play no part in train mode)."""
     _, discriminator = _nets()
     discriminator.load_state_dict(discriminator_state, strict=False)
     per_sample = torch.autograd.functional.jacobian(lambda x: discriminator(x)[0].sum(), real)
