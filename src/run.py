@@ -24,8 +24,10 @@ from src.data.errors import CorruptImageError, DatasetNotFoundError
 from src.models.base import NonFiniteLossError
 from src.utils.checkpoint_io import AtomicCheckpointIO
 from src.utils.compat import check_compatible
+from src.utils.ddp_multirun import ddp_ranks_run_this_job
 from src.utils.errors import ConfigError
 from src.utils.loggers import build_loggers
+from src.utils.resume import resolve_ckpt_path
 from src.utils.summary import print_summary
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -37,9 +39,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Build data, model, callbacks, loggers and trainer from ``cfg``; fit. Returns (final metrics, objects)."""
     choices = HydraConfig.get().runtime.choices
     output_dir = Path(cfg.paths.output_dir)
-    if cfg.ckpt_path and not Path(cfg.ckpt_path).is_file():
-        raise ConfigError(f"ckpt_path={cfg.ckpt_path} does not exist. Pass a checkpoint file, "
-                          f"e.g. <run dir>/checkpoints/last.ckpt.")
+    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, output_dir.parent, cfg.run_name)
+    with open_dict(cfg):
+        cfg.ckpt_path = str(ckpt_path) if ckpt_path else None  # the file itself, also when given as `last`
     pl.seed_everything(cfg.seed, workers=True)
 
     datamodule = instantiate(cfg.data)
@@ -56,7 +58,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     loggers = build_loggers(cfg.get("logger"), output_dir, cfg.ckpt_path)
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                       plugins=[AtomicCheckpointIO()])
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    with ddp_ranks_run_this_job():
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
 
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     paths = {"run directory": str(output_dir), "resolved config": str(output_dir / "config_resolved.yaml")}

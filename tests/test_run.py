@@ -8,13 +8,15 @@ from __future__ import annotations
 import copy
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import pytorch_lightning as pl
 import torch
 import yaml
-from conftest import NO_VALIDATION, RunResult, cli_env, run_src
+from conftest import NO_VALIDATION, ROOT, TINY, RunResult, cli_env, overrides, run_src
 from fixtures import write_cifar10, write_corrupt_image, write_image_folder, write_mnist
 from PIL import Image
 
@@ -158,6 +160,22 @@ def test_resume_is_exact(run_in_process, cache_dir, tmp_path):
     _assert_equal_nested(resumed["state_dict"], straight["state_dict"], "state_dict")
 
 
+
+def test_resume_from_last_picks_the_newest_run_of_the_same_model_and_data(run_in_process, tmp_path):
+    runs = tmp_path / "runs"
+    run_in_process(NO_VALIDATION, ["trainer.max_epochs=1"], output_dir=runs / "2026-01-01_00-00-00_infogan_digits")
+    run_in_process(NO_VALIDATION, ["trainer.max_epochs=2"], output_dir=runs / "2026-01-01_00-00-01_infogan_digits")
+    newest = runs / "2026-01-01_00-00-01_infogan_digits" / "checkpoints" / "last.ckpt"
+    _, built = run_in_process(NO_VALIDATION, ["ckpt_path=last", "trainer.max_epochs=3"],
+                              output_dir=runs / "2026-01-01_00-00-02_infogan_digits")
+    assert built["cfg"].ckpt_path == str(newest)  # the saved config names the file, not `last`
+    assert _checkpoint(runs / "2026-01-01_00-00-02_infogan_digits")["global_step"] == 12  # 2 epochs + 1 more
+
+
+def test_resume_from_last_without_earlier_runs_says_what_to_pass(run_cli, tmp_path):
+    result = run_cli(["ckpt_path=last"], run_dir=tmp_path / "runs" / "2026-01-01_00-00-00_infogan_digits")
+    _assert_user_error(result, "ckpt_path=last: no earlier run of infogan_digits", "Pass a checkpoint file")
+
 # ----- DDP on CPU -----------------------------------------------------------------------------------------------
 
 def _assert_ddp_run(result: RunResult) -> None:
@@ -175,6 +193,23 @@ def _assert_ddp_run(result: RunResult) -> None:
 def test_ddp_cpu_trains_one_epoch(run_cli):
     _assert_ddp_run(run_cli({"trainer": "ddp_cpu"}))
 
+
+
+@pytest.mark.timeout(300)
+def test_multirun_with_ddp_cpu_runs_each_job_once_in_its_own_directory(cache_dir, run_env, tmp_path):
+    """The trap of lightning-hydra-template #393: DDP's extra ranks must not start the whole sweep again."""
+    args = overrides(TINY, NO_VALIDATION, {"paths.cache_dir": str(cache_dir), "trainer": "ddp_cpu",
+                                           "hydra.sweep.dir": str(tmp_path / "sweep")})
+    done = subprocess.run([sys.executable, "-m", "src.run", "--multirun", "seed=0,1", *args], cwd=ROOT, env=run_env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=280)
+    assert done.returncode == 0, done.stdout[-6000:]
+    assert sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir()) == ["0", "1"]
+    for job, seed in (("0", 0), ("1", 1)):
+        run_dir = tmp_path / "sweep" / job
+        assert _checkpoint(run_dir)["global_step"] == 4  # each rank: 2 batches × 2 optimizer steps
+        assert (run_dir / "train_ddp_process_1.log").is_file()
+        assert yaml.safe_load((run_dir / "config_resolved.yaml").read_text())["seed"] == seed
+    assert done.stdout.count("ganzoo run summary") == 2
 
 # ----- W&B ------------------------------------------------------------------------------------------------------
 
