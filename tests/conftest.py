@@ -102,12 +102,14 @@ def cli_env(home: Path) -> dict[str, str]:
 
 
 def run_src(*layers, run_dir: Path, cache_dir: Path, env: dict[str, str], tiny: bool = True,
-            timeout: float = 600) -> RunResult:
+            multirun: bool = False, timeout: float = 600) -> RunResult:
     """``python -m src.run`` with the tiny overrides (unless ``tiny=False``) merged with ``layers`` (see
-    :func:`overrides`), in the repo root, writing into ``run_dir``."""
+    :func:`overrides`), in the repo root, writing into ``run_dir`` (a multirun writes where ``hydra.sweep.dir``
+    says)."""
     args = overrides(TINY if tiny else {}, {"paths.cache_dir": str(cache_dir)}, *layers,
                      {"hydra.run.dir": str(run_dir)})
-    done = subprocess.run([sys.executable, "-m", "src.run", *args], cwd=ROOT, env=env,
+    mode = ["--multirun"] if multirun else []
+    done = subprocess.run([sys.executable, "-m", "src.run", *mode, *args], cwd=ROOT, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
     return RunResult(done.returncode, done.stdout, Path(run_dir))
 
@@ -119,12 +121,13 @@ def run_env(tmp_path) -> dict[str, str]:
 
 @pytest.fixture
 def run_cli(tmp_path, cache_dir, run_env) -> Callable[..., RunResult]:
-    """``run_cli(*layers, run_dir=None, tiny=True)``: :func:`run_src` in this test's tmp_path (run directory
+    """``run_cli(*layers, run_dir=None, tiny=True, multirun=False)``: :func:`run_src` in this test's tmp_path (run directory
     ``<tmp_path>/run`` by default). Returns ``RunResult(returncode, output, run_dir)``, which unpacks as a tuple."""
 
-    def run(*layers, run_dir: Path | None = None, tiny: bool = True, timeout: float = 600) -> RunResult:
+    def run(*layers, run_dir: Path | None = None, tiny: bool = True, multirun: bool = False,
+            timeout: float = 600) -> RunResult:
         return run_src(*layers, run_dir=run_dir or tmp_path / "run", cache_dir=cache_dir, env=run_env, tiny=tiny,
-                       timeout=timeout)
+                       multirun=multirun, timeout=timeout)
 
     return run
 

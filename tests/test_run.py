@@ -8,15 +8,13 @@ from __future__ import annotations
 import copy
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import pytorch_lightning as pl
 import torch
 import yaml
-from conftest import NO_VALIDATION, ROOT, TINY, RunResult, cli_env, overrides, run_src
+from conftest import NO_VALIDATION, RunResult, cli_env, run_src
 from fixtures import write_cifar10, write_corrupt_image, write_image_folder, write_mnist
 from PIL import Image
 
@@ -160,7 +158,6 @@ def test_resume_is_exact(run_in_process, cache_dir, tmp_path):
     _assert_equal_nested(resumed["state_dict"], straight["state_dict"], "state_dict")
 
 
-
 def test_resume_from_last_picks_the_newest_run_of_the_same_model_and_data(run_in_process, tmp_path):
     runs = tmp_path / "runs"
     run_in_process(NO_VALIDATION, ["trainer.max_epochs=1"], output_dir=runs / "2026-01-01_00-00-00_infogan_digits")
@@ -175,6 +172,7 @@ def test_resume_from_last_picks_the_newest_run_of_the_same_model_and_data(run_in
 def test_resume_from_last_without_earlier_runs_says_what_to_pass(run_cli, tmp_path):
     result = run_cli(["ckpt_path=last"], run_dir=tmp_path / "runs" / "2026-01-01_00-00-00_infogan_digits")
     _assert_user_error(result, "ckpt_path=last: no earlier run of infogan_digits", "Pass a checkpoint file")
+
 
 # ----- DDP on CPU -----------------------------------------------------------------------------------------------
 
@@ -196,20 +194,21 @@ def test_ddp_cpu_trains_one_epoch(run_cli):
 
 
 @pytest.mark.timeout(300)
-def test_multirun_with_ddp_cpu_runs_each_job_once_in_its_own_directory(cache_dir, run_env, tmp_path):
+def test_multirun_with_ddp_cpu_runs_each_job_once_in_its_own_directory(run_cli, tmp_path):
     """The trap of lightning-hydra-template #393: DDP's extra ranks must not start the whole sweep again."""
-    args = overrides(TINY, NO_VALIDATION, {"paths.cache_dir": str(cache_dir), "trainer": "ddp_cpu",
-                                           "hydra.sweep.dir": str(tmp_path / "sweep")})
-    done = subprocess.run([sys.executable, "-m", "src.run", "--multirun", "seed=0,1", *args], cwd=ROOT, env=run_env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=280)
-    assert done.returncode == 0, done.stdout[-6000:]
+    result = run_cli({"trainer": "ddp_cpu", "seed": "0,1", "hydra.sweep.dir": str(tmp_path / "sweep")},
+                     NO_VALIDATION, multirun=True, timeout=280)
+    assert result.returncode == 0, str(result)
+    # Rank 1 shares the terminal: had it re-run the command line, it would have launched the sweep a second time.
+    assert result.output.count("Launching 2 jobs locally") == 1, str(result)
     assert sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir()) == ["0", "1"]
     for job, seed in (("0", 0), ("1", 1)):
         run_dir = tmp_path / "sweep" / job
         assert _checkpoint(run_dir)["global_step"] == 4  # each rank: 2 batches × 2 optimizer steps
         assert (run_dir / "train_ddp_process_1.log").is_file()
         assert yaml.safe_load((run_dir / "config_resolved.yaml").read_text())["seed"] == seed
-    assert done.stdout.count("ganzoo run summary") == 2
+    assert result.output.count("ganzoo run summary") == 2
+
 
 # ----- W&B ------------------------------------------------------------------------------------------------------
 

@@ -2,9 +2,10 @@
 
 Lightning starts ranks > 0 by re-running the command line, ``sys.argv`` plus ``hydra.run.dir=<hydra.run.dir>``
 (lightning_fabric ``_hydra_subprocess_cmd``). In a multirun, ``sys.argv`` is the whole sweep (``--multirun
-seed=0,1``) and ``hydra.run.dir`` is not the job's directory, so every extra rank would start the whole sweep
-again; and after the first job, the process group and the ``LOCAL_RANK``/``WORLD_SIZE`` variables Lightning
-left behind make the next job skip launching its ranks and talk to the exited ones (lightning-hydra-template
+seed=0,1``), so each extra rank launches the whole sweep again; and after the first job, the process group and
+the ``LOCAL_RANK``/``WORLD_SIZE`` variables Lightning leaves behind make rank 0's next job join that stray sweep
+instead of launching its own ranks. A plain grid happens to pair up job by job; any difference between the two
+walks (a failed job, a sweeper that draws its trials) pairs ranks of different jobs (lightning-hydra-template
 #393 and #226). While a multirun job trains, this presents the job's own overrides as the command line, in
 RUN mode, with ``hydra.run.dir`` at the job's output directory; afterwards it tears the process group down
 and restores the variables.
