@@ -23,7 +23,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=500)
     args = parser.parse_args()
     start = time.perf_counter()
-    reference = DigitsDataModule().reference_dataset(2 * args.n)  # the benchmark's real set is the first n
+    reference = DigitsDataModule().eval_subset("train", 2 * args.n)  # the benchmark's real set is the first n
     metrics = InceptionMetrics(kid_subset_size=args.n)
     metrics.update(metrics.extract_dataset(Subset(reference, range(args.n))), real=True)
     metrics.update(metrics.extract_dataset(Subset(reference, range(args.n, 2 * args.n))), real=False)

@@ -54,7 +54,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     model = instantiate(cfg.model)
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
-    callbacks += [instantiate(cfg.metrics), ConfigInCheckpoint(cfg), RNGStateInCheckpoint()]
+    callbacks += [instantiate(cfg.metrics), ConfigInCheckpoint(cfg), RNGStateInCheckpoint(cfg.seed)]
     loggers = build_loggers(cfg.get("logger"), output_dir, cfg.ckpt_path)
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                       plugins=[AtomicCheckpointIO()])

@@ -1,7 +1,10 @@
 """Draw images from a checkpoint: ``python -m src.sample ckpt_path=<run>/checkpoints/last.ckpt``.
 
-Writes ``samples.png`` (``num_samples`` fresh draws) and each of the model's own grids (InfoGAN: the
-categorical rows and the continuous-code traversals) to ``output_dir``. Needs nothing but the checkpoint.
+Writes, to ``output_dir``, a grid of ``num_samples`` fakes for each of the model's evaluation streams
+(``<stream>.png``; InfoGAN: ``samples.png``, draws from the prior), the same fakes the FID callback scores, and
+each of the model's own grids (InfoGAN: the categorical rows and the continuous-code traversals). A stream made
+from held-out inputs (captions, images to translate or reconstruct) reads them from the run's dataset, rebuilt
+from the config in the checkpoint; a count stream needs nothing but the checkpoint.
 """
 from __future__ import annotations
 
@@ -9,14 +12,15 @@ import sys
 from pathlib import Path
 
 import hydra
-import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities import move_data_to_device
+from torch.utils.data import default_collate
 from torchvision.utils import save_image
 
 from src.callbacks.config_in_checkpoint import ConfigInCheckpoint
-from src.models.base import GANModule
+from src.models.base import EvalStream, GANModule
 from src.utils.errors import ConfigError
 
 
@@ -30,6 +34,7 @@ def load_model(ckpt_path: str | Path, device: str = "cpu") -> GANModule:
     config = OmegaConf.create(checkpoint[ConfigInCheckpoint.KEY])
     model: GANModule = instantiate(config.model)
     model.load_state_dict(checkpoint["state_dict"])
+    model.ganzoo_config = checkpoint[ConfigInCheckpoint.KEY]
     return model.to(device).eval()
 
 
@@ -46,14 +51,25 @@ def main(cfg: DictConfig) -> None:
     except ConfigError as error:
         print(f"\nerror: {error}", file=sys.stderr)
         raise SystemExit(1) from None
-    pl.seed_everything(cfg.seed)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    generator = torch.Generator(model.device).manual_seed(cfg.seed)
+    written = []
     with torch.no_grad():
-        images = torch.cat(list(model.sample_batches(cfg.num_samples, 256)))
-        written = [grid(images, out / "samples.png", cfg.per_row)]
+        for stream in model.evaluation_streams():
+            written.append(grid(fakes_of(stream, model, cfg, generator), out / f"{stream.name}.png", cfg.per_row))
         written += [grid(imgs, out / f"{name}.png", per_row) for name, (imgs, per_row) in model.visualizations().items()]
     print("\n".join(f"wrote {path}" for path in written))
+
+
+def fakes_of(stream: EvalStream, model: GANModule, cfg: DictConfig, generator: torch.Generator) -> torch.Tensor:
+    """``cfg.num_samples`` fakes of one stream: from a count, or from the first held-out inputs of its split."""
+    if stream.inputs is None:
+        return stream.make(cfg.num_samples, generator)
+    datamodule = instantiate(OmegaConf.create(model.ganzoo_config).data)
+    inputs = datamodule.eval_subset(stream.inputs.split, cfg.num_samples)
+    batch = default_collate([inputs[i] for i in range(len(inputs))])
+    return stream.make(move_data_to_device(batch, model.device), generator)
 
 
 if __name__ == "__main__":

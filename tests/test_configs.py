@@ -46,7 +46,7 @@ def _build(cfg: DictConfig, tmp_path: Path) -> dict:
 
     model = instantiate(cfg.model)
     assert isinstance(model, GANModule)
-    fake = model.sample(2)
+    fake = model.evaluation_streams()[0].make(2, torch.Generator())
     assert fake.shape == (2, *datamodule.image_shape)
     callbacks = [instantiate(c) for c in cfg.callbacks.values()] + [instantiate(cfg.metrics)]
     assert all(isinstance(c, pl.Callback) for c in callbacks)
@@ -129,3 +129,8 @@ def test_unknown_model_lists_the_valid_ones(compose):
 def test_unknown_key_is_rejected(compose):
     with pytest.raises(ConfigCompositionException, match="model.nonexistent"):
         compose(["model.nonexistent=1"])
+
+
+def test_evaluate_config_composes(compose, tmp_path):
+    cfg = compose_config(["ckpt_path=some.ckpt", "trainer=ddp_cpu", f"paths.cache_dir={tmp_path}"], config_name="evaluate")
+    assert (cfg.ckpt_path, cfg.trainer.devices, cfg.metrics.cache_dir) == ("some.ckpt", 2, str(tmp_path))

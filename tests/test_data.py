@@ -24,6 +24,7 @@ from src.data.digits import DigitsDataModule
 from src.data.errors import CorruptImageError, DatasetNotFoundError
 from src.data.image_folder import IMAGE_EXTENSIONS, ImageFolderDataModule
 from src.data.torchvision_sets import CIFAR10DataModule, FashionMNISTDataModule, MNISTDataModule
+from src.utils.errors import ConfigError
 
 CONF_DATA = Path(__file__).resolve().parents[1] / "conf" / "data"
 
@@ -115,14 +116,17 @@ def test_batches_follow_the_contract(case: Case, tmp_path: Path):
     assert sum(len(b["image"]) for b in dm.val_dataloader()) == case.n_val
 
 
-def test_reference_subset_is_a_seeded_part_of_the_train_split(case: Case, tmp_path: Path):
+def test_eval_subset_is_a_seeded_part_of_its_split(case: Case, tmp_path: Path):
     first, second = _ready(case.make(tmp_path)), _ready(case.make(tmp_path))
-    n = min(case.n_train, 5)
-    reference = first.reference_dataset(n)
-    assert len(reference) == n
-    assert set(reference.indices) <= set(range(case.n_train))
-    assert torch.equal(_stack(reference), _stack(second.reference_dataset(n)))
-    assert len(first.reference_dataset(case.n_train + 10)) == case.n_train
+    for split, size in (("train", case.n_train), ("val", case.n_val)):
+        n = min(size, 5)
+        subset = first.eval_subset(split, n)
+        assert len(subset) == n and subset.dataset is first.split(split)
+        assert set(subset.indices) <= set(range(size))
+        assert torch.equal(_stack(subset), _stack(second.eval_subset(split, n)))
+        assert len(first.eval_subset(split, size + 10)) == size
+    with pytest.raises(ConfigError, match="has no 'test' split; it has train, val"):
+        first.split("test")
 
 
 def test_loaders_shuffle_and_drop_only_in_training():

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader, Dataset
 
 import src.models.infogan as infogan_module
 from src.metrics.clustering import cluster_accuracy
-from src.models.base import NonFiniteLossError
+from src.models.base import NonFiniteLossError, RealSet
 from src.models.infogan import InfoGAN
 from src.nets.infogan import InfoGANDiscriminator, InfoGANGenerator
 from src.nets.losses import gaussian_nll, r1_penalty
@@ -299,9 +299,13 @@ def test_validation_without_labels_logs_nothing(tmp_path):
     assert "val/cat_acc" not in trainer.callback_metrics
 
 
-def test_sample_is_fresh_images_in_range():
+def test_samples_stream_draws_from_its_own_generator_only():
     model = _model().eval()
-    first, second = model.sample(3), model.sample(3)
+    [stream] = model.evaluation_streams()
+    assert (stream.name, stream.real, stream.inputs) == ("samples", RealSet("train"), None)
+    training_rng = torch.get_rng_state()
+    first = stream.make(3, torch.Generator().manual_seed(1))
+    assert torch.equal(torch.get_rng_state(), training_rng)  # evaluation fakes never move the training RNG
     assert first.shape == (3, 1, 16, 16) and first.min() >= -1 and first.max() <= 1
-    assert not torch.equal(first, second)
-    assert sum(len(b) for b in model.sample_batches(7, 3)) == 7
+    assert torch.equal(stream.make(3, torch.Generator().manual_seed(1)), first)
+    assert not torch.equal(stream.make(3, torch.Generator().manual_seed(2)), first)

@@ -8,6 +8,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from src.data.fingerprint import digest
+from src.utils.errors import ConfigError
 
 
 def seeded_permutation(n: int, seed: int) -> torch.Tensor:
@@ -109,20 +110,36 @@ class GANDataModule(pl.LightningDataModule, ABC):
         return self._loader(self.train_set, shuffle=True, drop_last=True)
 
     def val_dataloader(self) -> DataLoader:
-        """Held-out images in a fixed order, the last batch kept."""
-        self.setup()
-        return self._loader(self.val_set, shuffle=False, drop_last=False)
+        """Held-out images in a fixed order, the last batch kept.
 
-    def reference_dataset(self, n: int) -> Dataset:
-        """The real images FID compares against: the first ``n`` of a ``seed``-permutation of the
-        training split (all of it when it has fewer than ``n``)."""
+        With a generator of its own: a DataLoader draws a base seed for its workers from its generator, by default
+        the global RNG, at every iteration, so validating would otherwise move the training stream."""
         self.setup()
-        order = seeded_permutation(len(self.train_set), self.seed)
-        return Subset(self.train_set, order[:n].tolist())
+        return self._loader(self.val_set, shuffle=False, drop_last=False, generator=torch.Generator())
 
-    def _loader(self, dataset: Dataset, shuffle: bool, drop_last: bool) -> DataLoader:
+    def split(self, name: str) -> Dataset:
+        """A split by name: ``"train"`` and ``"val"`` (subclasses with more splits extend :meth:`splits`)."""
+        self.setup()
+        splits = self.splits()
+        if name not in splits:
+            raise ConfigError(f"data={self.name} has no {name!r} split; it has {', '.join(sorted(splits))}.")
+        return splits[name]
+
+    def splits(self) -> dict[str, Dataset]:
+        return {"train": self.train_set, "val": self.val_set}
+
+    def eval_subset(self, split: str, n: int) -> Dataset:
+        """What evaluation reads of a split: the first ``n`` items of a ``seed``-permutation of it (all of it
+        when it has fewer), the same in every run with this data seed (FID's real reference images, the held-out
+        inputs of conditional fakes)."""
+        data = self.split(split)
+        order = seeded_permutation(len(data), self.seed)
+        return Subset(data, order[:n].tolist())
+
+    def _loader(self, dataset: Dataset, shuffle: bool, drop_last: bool, generator: torch.Generator | None = None) -> DataLoader:
         return DataLoader(
             dataset,
+            generator=generator,
             batch_size=self.batch_size,
             shuffle=shuffle,
             drop_last=drop_last,

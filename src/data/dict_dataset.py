@@ -26,3 +26,17 @@ class DictDataset(Dataset):
         if label is not None:
             item["label"] = torch.as_tensor(label, dtype=torch.int64)
         return item
+
+
+class ImagesOf(Dataset):
+    """The images of one key of a batch-dict dataset, as ``{"image": ...}`` items (e.g. domain ``"b"`` of
+    two-domain data, for FID's real reference set)."""
+
+    def __init__(self, items: Dataset, key: str = "image"):
+        self.items, self.key = items, key
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"image": self.items[index][self.key]}

@@ -64,6 +64,8 @@ class _KID(KernelInceptionDistance):
     - The subset size shrinks to the number of samples held when that is smaller (few samples on CPU), with a warning.
     - Subsets are drawn from a fixed seed with the global RNG state saved and restored: every rank reports the
       same KID, evaluating the same features twice agrees, and training randomness (exact resume) is untouched.
+    - A rank that holds no fakes (fewer chunks of fakes than ranks) joins the gather with an empty N×d tensor:
+      torchmetrics' own stand-in for an empty list state is 1-d, whose shape the gather cannot match with N×d.
     """
 
     seed = 0
@@ -75,6 +77,13 @@ class _KID(KernelInceptionDistance):
             super().__init__(feature=FeaturePassthrough(num_features), subsets=subsets, subset_size=subset_size)
         self.add_state("real_features", [], dist_reduce_fx="cat")
         self.add_state("fake_features", [], dist_reduce_fx="cat")
+        self._num_features = num_features
+
+    def _sync_dist(self, *args, **kwargs) -> None:
+        for state in (self.real_features, self.fake_features):
+            if isinstance(state, list) and not state:
+                state.append(torch.empty(0, self._num_features, device=self.device))
+        super()._sync_dist(*args, **kwargs)
 
     def compute(self) -> tuple[Tensor, Tensor]:
         requested = self.subset_size

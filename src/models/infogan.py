@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from src.metrics.clustering import cluster_accuracy
-from src.models.base import GANModule
+from src.models.base import EvalStream, GANModule
 from src.nets.infogan import InfoGANDiscriminator, InfoGANGenerator, QOutput
 from src.nets.losses import bce_fake, bce_real, gaussian_nll, r1_penalty
 
@@ -49,14 +49,15 @@ class InfoGAN(GANModule):
         r1_every: int = 1,
         traversal_range: float = 2.0,
         grid_columns: int = 10,
+        ema_decay: float | None = None,
+        schedulers: dict | None = None,
     ):
-        super().__init__()
+        super().__init__(generator, ema_decay=ema_decay, schedulers=schedulers)
         if noise_distribution not in ("uniform", "normal"):
             raise ValueError(f"model.noise_distribution must be 'uniform' or 'normal', got {noise_distribution!r}.")
         if r1_gamma < 0 or r1_every < 1:
             raise ValueError(f"model.r1_gamma must be ≥ 0 and model.r1_every ≥ 1, got {r1_gamma} and {r1_every}.")
-        self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer_g", "optimizer_d"])
-        self.generator = generator
+        self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer_g", "optimizer_d", "schedulers"])
         self.discriminator = discriminator
         self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
         # Fixed draws for the grids, stored with the model so grids stay comparable across epochs and resumes.
@@ -66,23 +67,24 @@ class InfoGAN(GANModule):
         self._val_labels: list[Tensor] = []
 
     # ----- latent ---------------------------------------------------------------------------------
-    def _uniform(self, n: int, dim: int) -> Tensor:
-        return torch.rand(n, dim, device=self.device) * 2 - 1
+    def _uniform(self, n: int, dim: int, generator: torch.Generator | None = None) -> Tensor:
+        return torch.rand(n, dim, device=self.device, generator=generator) * 2 - 1
 
-    def _noise(self, n: int) -> Tensor:
+    def _noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         if self.hparams.noise_distribution == "uniform":
-            return self._uniform(n, self.hparams.noise_dim)
-        return torch.randn(n, self.hparams.noise_dim, device=self.device)
+            return self._uniform(n, self.hparams.noise_dim, generator)
+        return torch.randn(n, self.hparams.noise_dim, device=self.device, generator=generator)
 
-    def sample_codes(self, n: int) -> tuple[Tensor, Tensor, Tensor]:
-        """(noise N×noise_dim, categorical N int64, continuous N×n_continuous in [−1, 1])."""
-        categorical = torch.randint(0, self.hparams.n_categories, (n,), device=self.device)
-        return self._noise(n), categorical, self._uniform(n, self.hparams.n_continuous)
+    def sample_codes(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """(noise N×noise_dim, categorical N int64, continuous N×n_continuous in [−1, 1]), drawn from
+        ``generator`` (default: the global RNG, the training stream)."""
+        categorical = torch.randint(0, self.hparams.n_categories, (n,), device=self.device, generator=generator)
+        return self._noise(n, generator), categorical, self._uniform(n, self.hparams.n_continuous, generator)
 
-    def generate(self, noise: Tensor, categorical: Tensor, continuous: Tensor) -> Tensor:
-        """G(z, c): images N×C×H×W in [-1, 1]."""
+    def generate(self, noise: Tensor, categorical: Tensor, continuous: Tensor, net: torch.nn.Module | None = None) -> Tensor:
+        """G(z, c): images N×C×H×W in [-1, 1], by ``net`` (default: the trained generator)."""
         one_hot = F.one_hot(categorical, self.hparams.n_categories).to(noise.dtype)
-        return self.generator(torch.cat([noise, one_hot, continuous], dim=1))
+        return (net or self.generator)(torch.cat([noise, one_hot, continuous], dim=1))
 
     def code_losses(self, q: QOutput, categorical: Tensor, continuous: Tensor) -> dict[str, Tensor]:
         """−log Q(c | x) per code type: cross-entropy (categorical), Gaussian NLL (continuous)."""
@@ -95,10 +97,9 @@ class InfoGAN(GANModule):
         return self.hparams.lambda_cat * losses["cat"] + self.hparams.lambda_cont * losses["cont"]
 
     # ----- training ---------------------------------------------------------------------------------
-    def configure_optimizers(self):
-        optimizer_g = self.optimizer_g(self.generator.parameters())
-        optimizer_d = self.optimizer_d(self.discriminator.parameters())  # body, D head and Q head
-        return optimizer_g, optimizer_d
+    def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"g": self.optimizer_g(self.generator.parameters()),
+                "d": self.optimizer_d(self.discriminator.parameters())}  # D: body, D head and Q head
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         optimizer_g, optimizer_d = self.optimizers()
@@ -139,8 +140,14 @@ class InfoGAN(GANModule):
         )
 
     # ----- evaluation ---------------------------------------------------------------------------------
-    def sample(self, n: int) -> Tensor:
-        return self.generate(*self.sample_codes(n))
+    def evaluation_streams(self) -> list[EvalStream]:
+        """``samples``: G(z, c) with z and c from the prior, against real training images."""
+        return [EvalStream("samples", make=self.draw)]
+
+    @torch.no_grad()
+    def draw(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n fresh fakes from the prior by the evaluation generator (the EMA copy when on)."""
+        return self.generate(*self.sample_codes(n, generator), net=self.eval_generator)
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         if "label" not in batch:
@@ -165,13 +172,14 @@ class InfoGAN(GANModule):
         with the noise and the other codes fixed (the paper's Figure 2)."""
         k, columns = self.hparams.n_categories, self.hparams.grid_columns
         rows = torch.arange(k, device=self.device).repeat_interleave(columns)
+        net = self.eval_generator
         grids = {
-            "categorical": self.generate(self.grid_noise.repeat(k, 1), rows, self.grid_continuous.repeat(k, 1)),
+            "categorical": self.generate(self.grid_noise.repeat(k, 1), rows, self.grid_continuous.repeat(k, 1), net),
         }
         sweep = torch.linspace(-self.hparams.traversal_range, self.hparams.traversal_range, columns, device=self.device)
         noise = self.grid_noise[:1].expand(k * columns, -1)
         for j in range(self.hparams.n_continuous):
             continuous = torch.zeros(k * columns, self.hparams.n_continuous, device=self.device)
             continuous[:, j] = sweep.repeat(k)
-            grids[f"traversal_c{j + 1}"] = self.generate(noise, rows, continuous)
+            grids[f"traversal_c{j + 1}"] = self.generate(noise, rows, continuous, net)
         return {name: (images, columns) for name, images in grids.items()}

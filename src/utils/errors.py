@@ -3,3 +3,7 @@
 
 class ConfigError(ValueError):
     """An invalid or incompatible configuration, detected before training starts."""
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or infinite; training stops before the weights are overwritten with NaNs."""

@@ -1,0 +1,48 @@
+"""Score a checkpoint: ``python -m src.evaluate ckpt_path=<run>/checkpoints/last.ckpt [trainer=…] [metrics.…=…]``.
+
+Runs one validation of the checkpoint's model on its dataset (both rebuilt from the config stored in the
+checkpoint) with the FID/KID callback, on any trainer (``trainer=ddp_cpu`` or ``trainer=ddp trainer.devices=8``):
+FID/KID per evaluation stream and the model's own ``val/`` metrics, printed and written to ``metrics.json``.
+The evaluation fakes do not depend on the world size, so every trainer gives the same numbers for the same N.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from src.sample import load_model
+from src.utils.errors import ConfigError
+from src.utils.summary import print_summary
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Validate the checkpoint once; returns the logged metrics (the same on every rank)."""
+    model = load_model(cfg.ckpt_path)
+    datamodule = instantiate(OmegaConf.create(model.ganzoo_config).data)
+    trainer = instantiate(cfg.trainer, callbacks=[instantiate(cfg.metrics)], logger=False)
+    trainer.validate(model, datamodule=datamodule, verbose=False)
+    metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
+    if trainer.is_global_zero:
+        output = Path(cfg.paths.output_dir)
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+        print_summary(metrics, {"checkpoint": str(cfg.ckpt_path), "final metrics": str(output / "metrics.json")})
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    try:
+        evaluate(cfg)
+    except ConfigError as error:
+        print(f"\nerror: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()
