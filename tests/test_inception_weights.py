@@ -47,6 +47,20 @@ def test_converted_file_has_no_usable_logits(converted_weights):
     assert (state["Conv2d_1a_3x3.bn.weight"] == 1).all()
 
 
+def test_a_wrong_conversion_is_refused_and_not_written(tmp_path, monkeypatch):
+    """A real mapping bug (batch-norm mean and variance swapped) gives wrong features: the check refuses them."""
+    swapped = {**inception._FIELD_MAP, "bn.running_mean": "var", "bn.running_var": "mean"}
+    monkeypatch.setattr(inception, "_FIELD_MAP", swapped)
+    out = tmp_path / "inception.pth"
+    with pytest.raises(RuntimeError, match=r"away from the TorchScript's \(tolerance 0.0001\), so nothing was written"):
+        convert_torchscript_inception(fid_helper_torchscript(), out)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_converted_file_name_carries_the_converter_version():
+    assert f"converter{inception.CONVERTER_VERSION}" in CONVERTED_WEIGHTS_NAME
+
+
 def test_explicit_missing_path_says_what_to_fix(tmp_path):
     missing = tmp_path / "nowhere.pth"
     with pytest.raises(FileNotFoundError, match="nowhere.pth") as error:

