@@ -147,15 +147,17 @@ class FIDCallback(pl.Callback):
             n = self._budget(self.num_real, pl_module.device)
             key = {
                 "dataset": datamodule.name,
-                "fingerprint": datamodule.fingerprint(),
-                "image_shape": list(datamodule.image_shape),
+                "fingerprint": datamodule.fingerprint(),  # holds the image shape and the data settings
                 "split": real.split,
                 "domain": real.domain,
                 "n": n,
                 "weights": weights_identity(self._weights),
             }
             reference = ImagesOf(datamodule.eval_subset(real.split, n), real.domain or "image")
-            self._real[real] = cached_features(self.cache_dir, key, lambda: self._extract_sharded(trainer, reference))
+            # Rank 0 decides hit or miss and hands the features to every rank (ranks need not share a disk).
+            self._real[real] = cached_features(self.cache_dir, key, lambda: self._extract_sharded(trainer, reference),
+                                               broadcast=lambda obj: trainer.strategy.broadcast(obj, src=0),
+                                               is_writer=trainer.is_global_zero)
         return self._real[real]
 
     def _extract_sharded(self, trainer: pl.Trainer, reference: Dataset) -> Tensor:

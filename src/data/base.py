@@ -7,7 +7,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from src.data.fingerprint import digest
+from src.utils.hashing import digest
 from src.utils.errors import ConfigError
 
 

@@ -10,7 +10,7 @@ from torch.utils.data import Dataset, Subset, TensorDataset
 
 from src.data.base import GANDataModule, split_indices
 from src.data.dict_dataset import DictDataset
-from src.data.fingerprint import digest
+from src.utils.hashing import digest
 
 #: load_digits pixel values are integers 0..16.
 _MAX_VALUE = 16.0

@@ -3,10 +3,6 @@
 from collections.abc import Iterable
 from pathlib import Path
 
-from src.utils.hashing import digest
-
-# The DataModules hash their fingerprints with ganzoo's one hashing helper, imported from here.
-__all__ = ["digest", "file_signature"]
 
 
 def file_signature(root: Path, relative_paths: Iterable[str | Path]) -> list[tuple[str, int, int]]:
