@@ -18,7 +18,6 @@ from conftest import NO_VALIDATION, RunResult, cli_env, run_src
 from fixtures import write_cifar10, write_corrupt_image, write_image_folder, write_mnist
 from PIL import Image
 
-from src.metrics.inception import resolve_inception_weights
 
 GRID_COLUMNS, N_CATEGORIES = 10, 10  # InfoGAN's defaults: the categorical grid is 10 rows of 10
 
@@ -143,19 +142,6 @@ def test_resume_continues_step_epoch_weights_and_optimizers(run_in_process, tmp_
 
     second = _checkpoint(tmp_path / "second")
     assert (second["global_step"], second["epoch"]) == (12, 3)  # and trains only the one epoch left
-
-
-def test_resume_is_exact(run_in_process, cache_dir, tmp_path):
-    """2 epochs + a resumed third end with the weights of 3 uninterrupted epochs (conf/config.yaml: "training
-    continues at its step, with its optimizer and RNG state")."""
-    resolve_inception_weights(None, cache_dir)  # a first conversion would draw from the global RNG mid-run
-    run_in_process(NO_VALIDATION, ["trainer.max_epochs=3"], output_dir=tmp_path / "straight")
-    run_in_process(NO_VALIDATION, ["trainer.max_epochs=2"], output_dir=tmp_path / "first")
-    run_in_process(NO_VALIDATION, ["trainer.max_epochs=3", f"ckpt_path={tmp_path / 'first/checkpoints/last.ckpt'}"],
-                   output_dir=tmp_path / "resumed")
-    straight, resumed = _checkpoint(tmp_path / "straight"), _checkpoint(tmp_path / "resumed")
-    assert straight["global_step"] == resumed["global_step"] == 12
-    _assert_equal_nested(resumed["state_dict"], straight["state_dict"], "state_dict")
 
 
 def test_resume_from_last_picks_the_newest_run_of_the_same_model_and_data(run_in_process, tmp_path):
