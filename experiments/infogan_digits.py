@@ -25,7 +25,7 @@ from record import REPO, RESULTS, write_result
 def run_seed(name: str, seed: int, overrides: list[str]) -> dict:
     run_dir = REPO / "logs" / "benchmarks" / name / f"seed{seed}"
     shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run: no checkpoints or metrics left from an earlier one
-    command = [sys.executable, "-m", "src.run", "experiment=infogan_digits", f"seed={seed}", "logger=csv",
+    command = [sys.executable, "-m", "src.run", "model=infogan", "data=digits", f"seed={seed}", "logger=csv",
                f"hydra.run.dir={run_dir}", *overrides]
     start = time.perf_counter()
     subprocess.run(command, cwd=REPO, check=True)
