@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from src.data.base import GANDataModule
 from src.models.base import GANModule
+from src.utils.checkpoint_io import AtomicCheckpointIO
 from src.utils.loggers import build_loggers
 
 GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir())
@@ -55,6 +56,7 @@ def _build(cfg: DictConfig, tmp_path: Path) -> dict:
     if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():
         pytest.skip("composed and resolved; building this trainer needs a GPU")
     built["trainer"] = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    assert isinstance(built["trainer"].strategy.checkpoint_io, AtomicCheckpointIO)
     return built
 
 

@@ -17,6 +17,9 @@ import torch
 class RNGStateInCheckpoint(pl.Callback):
     KEY = "ganzoo_rng_state"
 
+    def __init__(self, seed: int):
+        self.seed = seed
+
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
         numpy_state = np.random.get_state()
         checkpoint[self.KEY] = {
