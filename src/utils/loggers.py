@@ -62,8 +62,8 @@ def build_loggers(logger_cfg: DictConfig | None, output_dir: str | Path, ckpt_pa
                 if previous_id:
                     cfg.id, cfg.resume = previous_id, "allow"
                 elif not cfg.get("id"):
-                    # Chosen here, not by wandb.init (which runs lazily), so it can be kept for a resume; a W&B
-                    # sweep agent names the run it launched in WANDB_RUN_ID, and the sweep only sees that run.
+                    # Chosen here, not by wandb.init (which runs lazily), so it can be kept for a resume. Like
+                    # wandb.init, take WANDB_RUN_ID first: a W&B sweep agent names the run it launched there.
                     cfg.id = os.environ.get("WANDB_RUN_ID") or uuid.uuid4().hex[:8]
             # Passed to wandb.init when the run starts: `_partial_`, because instantiate would otherwise build
             # every `_target_` inside the run config.
