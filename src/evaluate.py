@@ -14,24 +14,26 @@ from pathlib import Path
 import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
 
 from src.sample import load_model
 from src.utils.errors import ConfigError
-from src.utils.summary import print_summary
+from src.callbacks.run_summary import final_metrics, summary_table
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Validate the checkpoint once; returns the logged metrics (the same on every rank)."""
     model = load_model(cfg.ckpt_path)
     datamodule = instantiate(OmegaConf.create(model.ganzoo_config).data)
-    trainer = instantiate(cfg.trainer, callbacks=[instantiate(cfg.metrics)], logger=False)
+    trainer = instantiate(cfg.trainer, callbacks=[instantiate(cfg.metrics)], logger=False, enable_checkpointing=False)
     trainer.validate(model, datamodule=datamodule, verbose=False)
-    metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
+    metrics = final_metrics(trainer)
     if trainer.is_global_zero:
         output = Path(cfg.paths.output_dir)
         output.mkdir(parents=True, exist_ok=True)
         (output / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
-        print_summary(metrics, {"checkpoint": str(cfg.ckpt_path), "final metrics": str(output / "metrics.json")})
+        paths = {"checkpoint": str(cfg.ckpt_path), "final metrics": str(output / "metrics.json")}
+        Console(width=160).print(summary_table(metrics, paths))
     return metrics
 
 

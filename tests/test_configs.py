@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from src.data.base import GANDataModule
 from src.models.base import GANModule
+from src.utils.checkpoint_io import AtomicCheckpointIO
 from src.utils.loggers import build_loggers
 
 GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir())
@@ -55,6 +56,7 @@ def _build(cfg: DictConfig, tmp_path: Path) -> dict:
     if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():
         pytest.skip("composed and resolved; building this trainer needs a GPU")
     built["trainer"] = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    assert isinstance(built["trainer"].strategy.checkpoint_io, AtomicCheckpointIO)
     return built
 
 
@@ -101,6 +103,55 @@ def test_data_choice_overrides_the_models_dataset(compose):
     assert HydraConfig.get().runtime.choices.data == "mnist"
     assert cfg.data._target_ == "src.data.torchvision_sets.MNISTDataModule"
     assert cfg.run_name == "infogan_mnist"
+
+
+# ----- recipes: the model file holds the paper's settings, conf/recipe/<model>_<data>.yaml one dataset's tuning ----
+
+#: The digits tuning (conf/recipe/infogan_digits.yaml) and the paper's values (conf/model/infogan.yaml).
+DIGITS_TUNING = {"lambda_cont": 0.1, "r1_gamma": 1.0, "fc_dim": 512, "base_channels": 32, "max_epochs": 80,
+                 "check_val_every_n_epoch": 40}
+PAPER = {"lambda_cont": 1.0, "r1_gamma": 0.0, "fc_dim": 1024, "base_channels": 64}
+
+
+def _tuned_values(cfg: DictConfig) -> dict:
+    """The values a recipe may tune, after asserting G and D agree on their widths."""
+    g, d = cfg.model.generator, cfg.model.discriminator
+    assert (g.fc_dim, g.base_channels) == (d.fc_dim, d.base_channels)
+    return {"lambda_cont": cfg.model.lambda_cont, "r1_gamma": cfg.model.r1_gamma, "fc_dim": g.fc_dim,
+            "base_channels": g.base_channels, "max_epochs": cfg.trainer.max_epochs,
+            "check_val_every_n_epoch": cfg.trainer.check_val_every_n_epoch}
+
+
+def test_model_alone_runs_the_tuned_digits_recipe(compose):
+    cfg = compose(["model=infogan"])
+    assert HydraConfig.get().runtime.choices.recipe == "infogan_digits"
+    assert _tuned_values(cfg) == DIGITS_TUNING
+    assert (cfg.model.lambda_cat, cfg.model.discriminator.q_dim, cfg.data.batch_size) == (1.0, 128, 64)
+
+
+def test_mnist_recipe_is_the_paper_job_and_the_experiment_is_the_same(compose):
+    cfg = compose(["model=infogan", "data=mnist"])
+    assert HydraConfig.get().runtime.choices.recipe == "infogan_mnist"
+    assert _tuned_values(cfg) == PAPER | {"max_epochs": 50, "check_val_every_n_epoch": 5}
+    assert (cfg.model.optimizer_g.lr, cfg.model.optimizer_d.lr) == (1e-3, 2e-4)
+    assert cfg.data.batch_size == 128
+    assert OmegaConf.to_container(compose(["experiment=infogan_mnist"])) == OmegaConf.to_container(cfg)
+
+
+@pytest.mark.parametrize("data", sorted(f.stem for f in (CONF / "data").glob("*.yaml")
+                                        if not (CONF / "recipe" / f"infogan_{f.stem}.yaml").exists()))
+def test_dataset_without_a_recipe_gets_the_papers_settings_and_the_generic_trainer(data, compose):
+    cfg = compose(["model=infogan", f"data={data}"])
+    generic = OmegaConf.load(CONF / "trainer" / "default.yaml")
+    assert _tuned_values(cfg) == PAPER | {"max_epochs": generic.max_epochs,
+                                          "check_val_every_n_epoch": generic.check_val_every_n_epoch}
+    assert (generic.max_epochs, generic.check_val_every_n_epoch) != (80, 40)  # not the digits budget
+
+
+def test_the_recipe_can_be_switched_off(compose):
+    cfg = compose(["model=infogan", "~recipe=infogan_digits"])  # conftest.overrides needs a value
+    assert cfg.data._target_ == "src.data.digits.DigitsDataModule"
+    assert _tuned_values(cfg)["lambda_cont"] == PAPER["lambda_cont"]
 
 
 def test_infogan_mnist_experiment_is_the_paper_setup(compose, tmp_path):

@@ -8,6 +8,8 @@ from __future__ import annotations
 import copy
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -198,12 +200,31 @@ def test_multirun_with_ddp_cpu_runs_each_job_once_in_its_own_directory(run_cli, 
 
 # ----- W&B ------------------------------------------------------------------------------------------------------
 
+#: The run id a W&B sweep agent gives the run it launches (in WANDB_RUN_ID).
+AGENT_RUN_ID = "agentrun1"
+
+
 @pytest.fixture(scope="module")
 def wandb_run(tmp_path_factory, cache_dir) -> RunResult:
-    """One run with logger=wandb and no API key (shared by the W&B tests: a run costs ~10 s)."""
+    """One run with logger=wandb and no API key, validating once (val/fid, grids), launched as a W&B sweep agent
+    would (WANDB_RUN_ID set); shared by the W&B tests: a run costs ~15 s."""
     tmp = tmp_path_factory.mktemp("wandb")
-    return run_src({"logger": "wandb"}, NO_VALIDATION, run_dir=tmp / "first", cache_dir=cache_dir,
-                   env=cli_env(tmp / "home"))
+    return run_src({"logger": "wandb"}, run_dir=tmp / "first", cache_dir=cache_dir,
+                   env=cli_env(tmp / "home") | {"WANDB_RUN_ID": AGENT_RUN_ID})
+
+
+def _wandb_stored(run_dir: Path) -> tuple[dict, list[dict]]:
+    """What W&B stored for the offline run in ``run_dir``, read back with W&B's own reader of its transaction log
+    (``wandb leet inspect``; an offline run writes no config.yaml or summary file): the run's final state (config,
+    summary, id) and its history rows."""
+    [log] = (run_dir / "wandb").glob("offline-run-*/run-*.wandb")
+
+    def inspect(*flags: str) -> str:
+        return subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--json", *flags, str(log)],
+                              check=True, capture_output=True, text=True, timeout=60).stdout
+
+    records = [json.loads(line) for line in inspect().splitlines() if line.strip()]
+    return json.loads(inspect("--summary")), [r["history"]["item"] for r in records if r["type"] == "history"]
 
 
 def test_wandb_without_key_runs_offline(wandb_run):
@@ -211,6 +232,33 @@ def test_wandb_without_key_runs_offline(wandb_run):
     assert len(list((wandb_run.run_dir / "wandb").glob("offline-run-*"))) == 1, str(wandb_run)
     assert "W&B runs offline: no W&B API key" in wandb_run.output
     assert f"wandb sync {wandb_run.run_dir}/wandb/offline-run-" in wandb_run.output
+
+
+def test_wandb_run_holds_the_whole_config_the_final_metrics_and_grids_at_the_validation_step(wandb_run):
+    assert wandb_run.returncode == 0, str(wandb_run)
+    stored, history = _wandb_stored(wandb_run.run_dir)
+    config = stored["config"]  # nested as resolved, so runs group and filter by e.g. model.optimizer_g.lr
+    assert config["model"]["optimizer_g"]["lr"] == 1e-3
+    assert config["model"]["generator"]["fc_dim"] == 32  # TINY's width
+    assert config["trainer"]["max_epochs"] == 1 and config["trainer"]["accelerator"] == "cpu"
+    assert config["data"]["_target_"] == "src.data.digits.DigitsDataModule"
+
+    final = json.loads((wandb_run.run_dir / "metrics.json").read_text())
+    assert stored["summary"]["val/fid"] == pytest.approx(final["val/fid"])
+    # 2 batches never reach log_every_n_steps, so train/loss_g is in no history row: only the final summary has it.
+    assert not any("train/loss_g" in row for row in history)
+    assert stored["summary"]["train/loss_g"] == pytest.approx(final["train/loss_g"])
+
+    [validation] = [row for row in history if "val/fid" in row]
+    grids = [row for row in history if any(key.startswith("samples/") for key in row)]
+    assert len(grids) == 3  # InfoGAN's categorical grid and one traversal per continuous code
+    assert {row["trainer/global_step"] for row in grids} == {validation["trainer/global_step"]}
+
+
+def test_wandb_run_started_by_a_sweep_agent_keeps_the_agents_id(wandb_run):
+    assert wandb_run.returncode == 0, str(wandb_run)
+    assert _wandb_stored(wandb_run.run_dir)[0]["run_id"] == AGENT_RUN_ID
+    assert (wandb_run.run_dir / "wandb_id").read_text().strip() == AGENT_RUN_ID
 
 
 def test_wandb_resume_continues_the_same_run(wandb_run, run_cli, tmp_path):

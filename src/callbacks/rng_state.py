@@ -50,7 +50,7 @@ def restore(state: dict[str, Any]) -> None:
 class RNGStateInCheckpoint(pl.Callback):
     KEY = "ganzoo_rng_state"
 
-    def __init__(self, seed: int = 0):
+    def __init__(self, seed: int):
         self.seed = seed
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:

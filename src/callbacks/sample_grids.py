@@ -10,12 +10,19 @@ from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
 
+def logging_step(trainer: pl.Trainer) -> int:
+    """The step Lightning gives the loggers for this validation's metrics: its count of training batches, not
+    ``global_step`` (which counts both optimizers' steps). Lightning keeps it private; there is no public twin."""
+    return trainer.fit_loop.epoch_loop._batches_that_stepped
+
+
 def log_image(logger: Logger, key: str, grid: Tensor, step: int) -> None:
     """Send one C×H×W grid in [0, 1] to a logger that can show images (others keep the PNG only)."""
     if isinstance(logger, WandbLogger):
-        # No explicit step: Lightning logs W&B metrics at its batch count, not at global_step (which counts
-        # both optimizers' steps), and W&B drops anything logged at a step lower than one already used.
-        logger.log_image(key=key, images=[grid])
+        # Lightning's WandbLogger plots everything against `trainer/global_step`, a metric it fills with the step
+        # it gives (not W&B's own step, which drops anything logged below one already used); without a step the
+        # grid would sit at the last training step logged.
+        logger.log_image(key=key, images=[grid], step=step)
     elif isinstance(logger, TensorBoardLogger):
         logger.experiment.add_image(key, grid, global_step=step)
 
@@ -40,4 +47,4 @@ class SampleGrids(pl.Callback):
             save_image(grid, self.dirpath / f"{name}_last.png")
             self.written[name] = path
             for logger in trainer.loggers:
-                log_image(logger, f"samples/{name}", grid, trainer.global_step)
+                log_image(logger, f"samples/{name}", grid, logging_step(trainer))

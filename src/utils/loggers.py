@@ -5,7 +5,9 @@ import netrc
 import os
 import socket
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
@@ -40,9 +42,12 @@ def run_dir_of_checkpoint(ckpt_path: str | Path) -> Path:
     return Path(ckpt_path).resolve().parent.parent
 
 
-def build_loggers(logger_cfg: DictConfig | None, output_dir: str | Path, ckpt_path: str | None = None) -> list[Logger]:
+def build_loggers(logger_cfg: DictConfig | None, output_dir: str | Path, ckpt_path: str | None = None,
+                  run_config: Mapping[str, Any] | None = None) -> list[Logger]:
     """Instantiate every configured logger. W&B goes offline by itself when it cannot reach its server,
-    and a resumed run (``ckpt_path``) continues the W&B run whose id was kept in its run directory."""
+    a resumed run (``ckpt_path``) continues the W&B run whose id was kept in its run directory, and the W&B
+    run's config is the whole resolved ``run_config`` (nested, so runs group and filter by any key, e.g.
+    ``model.optimizer_g.lr``; Lightning alone would log only what the model's ``save_hyperparameters`` saw)."""
     loggers: list[Logger] = []
     for name, cfg in (logger_cfg or {}).items():
         if cfg.get("_target_", "").endswith("WandbLogger"):
@@ -57,9 +62,14 @@ def build_loggers(logger_cfg: DictConfig | None, output_dir: str | Path, ckpt_pa
                 if previous_id:
                     cfg.id, cfg.resume = previous_id, "allow"
                 elif not cfg.get("id"):
-                    # Chosen here, not by wandb.init (which runs lazily), so it can be kept for a resume.
-                    cfg.id = uuid.uuid4().hex[:8]
-        logger = instantiate(cfg)
+                    # Chosen here, not by wandb.init (which runs lazily), so it can be kept for a resume. Like
+                    # wandb.init, take WANDB_RUN_ID first: a W&B sweep agent names the run it launched there.
+                    cfg.id = os.environ.get("WANDB_RUN_ID") or uuid.uuid4().hex[:8]
+            # Passed to wandb.init when the run starts: `_partial_`, because instantiate would otherwise build
+            # every `_target_` inside the run config.
+            logger = instantiate(cfg, _partial_=True)(config=dict(run_config or {}))
+        else:
+            logger = instantiate(cfg)
         if isinstance(logger, WandbLogger) and rank_zero_only.rank == 0:
             Path(output_dir).mkdir(parents=True, exist_ok=True)
             (Path(output_dir) / WANDB_ID_FILE).write_text(cfg.id)
