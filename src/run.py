@@ -24,6 +24,7 @@ from src.data.errors import CorruptImageError, DatasetNotFoundError
 from src.models.base import NonFiniteLossError
 from src.utils.checkpoint_io import AtomicCheckpointIO
 from src.utils.compat import check_compatible
+from src.utils.config_check import check_config
 from src.utils.ddp_multirun import ddp_ranks_run_this_job
 from src.utils.errors import ConfigError
 from src.utils.loggers import build_loggers
@@ -82,9 +83,16 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns ``cfg.optimized_metric`` for sweepers."""
     try:
+        check_config(cfg, HydraConfig.get().runtime.choices)
         metrics, _ = train(cfg)
-    except USER_ERRORS as error:
-        print(f"\nerror: {error}", file=sys.stderr)
+    except Exception as error:
+        # Hydra's instantiate wraps what a constructor raised in an InstantiationException: find the cause.
+        cause = error
+        while cause is not None and not isinstance(cause, USER_ERRORS):
+            cause = cause.__cause__
+        if cause is None:
+            raise
+        print(f"\nerror: {cause}", file=sys.stderr)
         raise SystemExit(1) from None
     value = metrics.get(cfg.get("optimized_metric"))
     rank_zero_info(f"{cfg.get('optimized_metric')} = {value}")
