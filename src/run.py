@@ -14,6 +14,7 @@ import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import InterpolationResolutionError
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_info
 
@@ -24,7 +25,7 @@ from src.data.errors import CorruptImageError, DatasetNotFoundError
 from src.models.base import NonFiniteLossError
 from src.utils.checkpoint_io import AtomicCheckpointIO
 from src.utils.compat import check_compatible
-from src.utils.config_check import check_config
+from src.utils.config_check import check_config, unresolved
 from src.utils.ddp_multirun import ddp_ranks_run_this_job
 from src.utils.errors import ConfigError
 from src.utils.loggers import build_loggers
@@ -79,6 +80,20 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     return metrics, {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
 
 
+def user_message(error: BaseException | None) -> str | None:
+    """The one line to print when ``error`` is the user's to fix, else None (a bug keeps its traceback).
+
+    Looks through the causes: Hydra's instantiate wraps what a constructor raised in an InstantiationException.
+    """
+    while error is not None:
+        if isinstance(error, USER_ERRORS):
+            return str(error)
+        if isinstance(error, InterpolationResolutionError):  # of ${dataset.…}: only resolvable once train() fills it
+            return f"{error.full_key}: {unresolved(error)}"
+        error = error.__cause__
+    return None
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns ``cfg.optimized_metric`` for sweepers."""
@@ -86,13 +101,10 @@ def main(cfg: DictConfig) -> float | None:
         check_config(cfg, HydraConfig.get().runtime.choices)
         metrics, _ = train(cfg)
     except Exception as error:
-        # Hydra's instantiate wraps what a constructor raised in an InstantiationException: find the cause.
-        cause = error
-        while cause is not None and not isinstance(cause, USER_ERRORS):
-            cause = cause.__cause__
-        if cause is None:
+        message = user_message(error)
+        if message is None:
             raise
-        print(f"\nerror: {cause}", file=sys.stderr)
+        print(f"\nerror: {message}", file=sys.stderr)
         raise SystemExit(1) from None
     value = metrics.get(cfg.get("optimized_metric"))
     rank_zero_info(f"{cfg.get('optimized_metric')} = {value}")

@@ -47,7 +47,7 @@ def _small_folder(tmp_path: Path, n: int) -> list[str]:
 
 
 # name → (overrides for the run given tmp_path, what the error line must say, whether it stops before train()
-# writes anything to the run directory; the two small image folders are found out when the data is read)
+# writes anything to the run directory; the small image folders are found out only when the data is read)
 CLI_CASES = {
     "negative_batch_size": (lambda p: ["data.batch_size=-4"],
                             ["data.batch_size=-4: must be a positive integer", "Fix: data.batch_size=64"], True),
@@ -57,6 +57,10 @@ CLI_CASES = {
                                   ["data.root is not set", "data=image_folder needs data.root=/path/to/images"], True),
     "max_epochs_not_a_number": (lambda p: ["trainer.max_epochs=abc"],
                                 ["trainer.max_epochs=abc: must be an integer or null"], True),
+    # ${dataset.…} is filled by train(), so this typo can only be found once it is: still one line.
+    "dataset_interpolation_typo": (lambda p: ["model.generator.image_shape=${dataset.imageshape}"],
+                                   ["model.generator.image_shape: Interpolation key 'dataset.imageshape' not found"],
+                                   False),
     "folder_smaller_than_val_size": (lambda p: _small_folder(p, 5),
                                      ["has 5 images; val_size=64", "Set data.val_size between 1 and 4"], False),
     "folder_smaller_than_batch_size": (lambda p: _small_folder(p, 6) + ["data.val_size=2"],
@@ -102,9 +106,9 @@ def test_run_refuses_a_file_that_is_not_a_checkpoint_before_any_work(write, reas
                          ids=["empty", "torch_dict"])
 def test_sample_refuses_a_file_that_is_not_a_checkpoint(write, reason, run_env, tmp_path):
     ckpt = write(tmp_path / "garbage.ckpt")
-    done = subprocess.run([sys.executable, "-m", "src.sample", f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path / 'out'}"],
-                          cwd=ROOT, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=300)
+    args = [f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path / 'out'}"]
+    done = subprocess.run([sys.executable, "-m", "src.sample", *args], cwd=ROOT, env=run_env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
     _one_error_line(done.stdout, done.returncode, f"ckpt_path={ckpt} {NOT_A_CHECKPOINT}", reason)
     assert not (tmp_path / "out" / "samples.png").exists()
 
@@ -164,7 +168,8 @@ def test_nested_target_is_checked_under_its_own_key():
 def test_partial_optimizer_is_checked_without_its_params():
     adam = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3, "betas": [0.5, 0.999]}
     _check({"optimizer": adam})
-    with pytest.raises(ConfigError, match=r"^optimizer\.lr=fast: must be a number or a Tensor\. Fix: optimizer\.lr=0\.001$"):
+    with pytest.raises(ConfigError, match=r"^optimizer\.lr=fast: must be a number or a Tensor\. "
+                                          r"Fix: optimizer\.lr=0\.001$"):
         _check({"optimizer": {**adam, "lr": "fast"}})
     with pytest.raises(ConfigError, match=r"^optimizer\.betas=\[0\.5\]: must be a list of 2"):
         _check({"optimizer": {**adam, "betas": [0.5]}})
@@ -199,7 +204,8 @@ def test_target_that_cannot_be_imported_is_named():
 
 
 def test_constructors_refuse_impossible_values_themselves():
-    with pytest.raises(ConfigError, match=r"^batch_size=0: must be a positive integer \(the number of images per batch\)"):
+    with pytest.raises(ConfigError, match=r"^batch_size=0: must be a positive integer "
+                                          r"\(the number of images per batch\)"):
         DigitsDataModule(batch_size=0)
     with pytest.raises(ConfigError, match=r"^n_continuous=-1: must be a non-negative integer"):
         InfoGANGenerator(noise_dim=4, n_categories=2, n_continuous=-1, image_shape=(1, 8, 8))

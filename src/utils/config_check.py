@@ -54,14 +54,18 @@ def _walk(node: DictConfig | ListConfig, path: str, choices: dict[str, Any]) -> 
             continue  # depends on a value that is reported where it is missing, or is filled at run time
         except OmegaConfBaseException as error:
             raw = OmegaConf.to_container(node, resolve=False)[key]
-            raise ConfigError(f"{where}={raw}: {_first_line(error)}. Fix: point it at a key that exists, "
-                              f"or set {where} directly.") from None
+            raise ConfigError(f"{where}={raw}: {unresolved(error)}") from None
         if isinstance(value, (DictConfig, ListConfig)):
             containers.append((value, where))
     if isinstance(node, DictConfig) and "_target_" in node:
         _check_target(node, path, choices)
     for value, where in containers:
         _walk(value, where, choices)
+
+
+def unresolved(error: OmegaConfBaseException) -> str:
+    """An interpolation that failed, in one line with the fix (also for one that fails once ``dataset`` is filled)."""
+    return f"{_first_line(error)}. Fix: point it at a key that exists, or set {error.full_key} directly."
 
 
 def _check_target(node: DictConfig, path: str, choices: dict[str, Any]) -> None:
