@@ -13,12 +13,14 @@ import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import InterpolationResolutionError
 from pytorch_lightning.utilities import rank_zero_info
 
 from src.callbacks.run_summary import final_metrics
 from src.data.errors import CorruptImageError, DatasetNotFoundError
 from src.models.base import NonFiniteLossError
 from src.utils.compat import check_compatible
+from src.utils.config_check import check_config, unresolved
 from src.utils.ddp_multirun import ddp_ranks_run_this_job
 from src.utils.errors import ConfigError
 from src.utils.loggers import build_loggers
@@ -57,13 +59,31 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     return final_metrics(trainer), {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
 
 
+def user_message(error: BaseException | None) -> str | None:
+    """The one line to print when ``error`` is the user's to fix, else None (a bug keeps its traceback).
+
+    Looks through the causes: Hydra's instantiate wraps what a constructor raised in an InstantiationException.
+    """
+    while error is not None:
+        if isinstance(error, USER_ERRORS):
+            return str(error)
+        if isinstance(error, InterpolationResolutionError):  # of ${dataset.…}: only resolvable once train() fills it
+            return f"{error.full_key}: {unresolved(error)}"
+        error = error.__cause__
+    return None
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns ``cfg.optimized_metric`` for sweepers."""
     try:
+        check_config(cfg, HydraConfig.get().runtime.choices)
         metrics, _ = train(cfg)
-    except USER_ERRORS as error:
-        print(f"\nerror: {error}", file=sys.stderr)
+    except Exception as error:
+        message = user_message(error)
+        if message is None:
+            raise
+        print(f"\nerror: {message}", file=sys.stderr)
         raise SystemExit(1) from None
     value = metrics.get(cfg.get("optimized_metric"))
     rank_zero_info(f"{cfg.get('optimized_metric')} = {value}")

@@ -21,16 +21,16 @@ from torchvision.utils import save_image
 
 from src.callbacks.config_in_checkpoint import ConfigInCheckpoint
 from src.models.base import EvalStream, GANModule
+from src.utils.config_check import check_config
 from src.utils.errors import ConfigError
+from src.utils.resume import load_checkpoint
 
 
 def load_model(ckpt_path: str | Path, device: str = "cpu") -> GANModule:
     """Rebuild the model from the config stored in the checkpoint and load its weights (eval mode)."""
     if not Path(ckpt_path).is_file():
         raise ConfigError(f"ckpt_path={ckpt_path} does not exist; pass <run dir>/checkpoints/last.ckpt or best-*.ckpt.")
-    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    if ConfigInCheckpoint.KEY not in checkpoint:
-        raise ConfigError(f"{ckpt_path} holds no ganzoo config: it was not written by `python -m src.run`.")
+    checkpoint = load_checkpoint(ckpt_path)
     config = OmegaConf.create(checkpoint[ConfigInCheckpoint.KEY])
     model: GANModule = instantiate(config.model)
     model.load_state_dict(checkpoint["state_dict"])
@@ -45,8 +45,9 @@ def grid(images: torch.Tensor, path: Path, per_row: int) -> Path:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="sample")
 def main(cfg: DictConfig) -> None:
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
     try:
+        check_config(cfg)
+        device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
         model = load_model(cfg.ckpt_path, device)
     except ConfigError as error:
         print(f"\nerror: {error}", file=sys.stderr)

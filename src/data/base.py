@@ -1,14 +1,21 @@
 """The base of every DataModule: splits, loaders, the FID reference subset, the fingerprint."""
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Annotated, Any
 
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from src.utils.hashing import digest
+from src.utils.arguments import Meaning, checked
 from src.utils.errors import ConfigError
+from src.utils.hashing import digest
+
+# The settings every DataModule takes, with what can work; subclasses annotate their own arguments with these.
+BatchSize = Annotated[int, Meaning("the number of images per batch", at_least=1)]
+NumWorkers = Annotated[int, Meaning("DataLoader worker processes, 0 to load in the main process", at_least=0)]
+ValSize = Annotated[int, Meaning("the number of held-out validation images", at_least=1)]
+ImageSize = Annotated[int, Meaning("the side of the square images, in pixels", at_least=1)]
 
 
 def seeded_permutation(n: int, seed: int) -> torch.Tensor:
@@ -22,7 +29,7 @@ def split_indices(n: int, val_size: int, seed: int, what: str) -> tuple[list[int
     ``what`` names the data in the error raised when nothing would be left to train on.
     """
     if not 0 < val_size < n:
-        raise ValueError(
+        raise ConfigError(
             f"{what} has {n} images; val_size={val_size} must be at least 1 and leave some "
             f"for training. Set data.val_size between 1 and {n - 1}."
         )
@@ -49,10 +56,10 @@ class GANDataModule(pl.LightningDataModule, ABC):
     #: The kind of data the items carry; models declare which kinds they accept.
     kind: str = "image"
 
-    def __init__(self, batch_size: int = 64, num_workers: int = 0, val_size: int = 1000, seed: int = 0):
+    @checked
+    def __init__(self, batch_size: BatchSize = 64, num_workers: NumWorkers = 0, val_size: ValSize = 1000,
+                 seed: int = 0):
         super().__init__()
-        if val_size < 1:
-            raise ValueError(f"val_size={val_size}: validation needs at least one image; set data.val_size >= 1.")
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.val_size = val_size
@@ -103,7 +110,7 @@ class GANDataModule(pl.LightningDataModule, ABC):
         """Shuffled training batches; the last incomplete batch is dropped."""
         self.setup()
         if len(self.train_set) < self.batch_size:
-            raise ValueError(
+            raise ConfigError(
                 f"The {self.name} training split has {len(self.train_set)} images, fewer than "
                 f"batch_size={self.batch_size}, so no batch would be drawn. Lower data.batch_size."
             )

@@ -8,8 +8,9 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from torch.utils.data import Dataset, Subset, TensorDataset
 
-from src.data.base import GANDataModule, split_indices
+from src.data.base import BatchSize, GANDataModule, ImageSize, NumWorkers, ValSize, split_indices
 from src.data.dict_dataset import DictDataset
+from src.utils.arguments import checked
 from src.utils.hashing import digest
 
 #: load_digits pixel values are integers 0..16.
@@ -45,12 +46,13 @@ class DigitsDataModule(GANDataModule):
 
     name = "digits"
 
+    @checked
     def __init__(
         self,
-        image_size: int = 32,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        val_size: int = 297,
+        image_size: ImageSize = 32,
+        batch_size: BatchSize = 64,
+        num_workers: NumWorkers = 0,
+        val_size: ValSize = 297,
         seed: int = 0,
     ):
         super().__init__(batch_size=batch_size, num_workers=num_workers, val_size=val_size, seed=seed)

@@ -3,16 +3,19 @@
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated, Literal
 
 import torch
 from PIL import Image
 from torch.utils.data import Dataset, Subset
 
-from src.data.base import GANDataModule, split_indices
+from src.data.base import BatchSize, GANDataModule, ImageSize, NumWorkers, ValSize, split_indices
 from src.data.dict_dataset import DictDataset
 from src.data.errors import CorruptImageError, DatasetNotFoundError
 from src.data.fingerprint import file_signature
 from src.data.transforms import to_signed_unit
+from src.utils.arguments import Meaning, checked
+from src.utils.errors import ConfigError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -52,7 +55,7 @@ def class_names(root: Path, images: Sequence[Path]) -> list[str]:
     """Sorted names of the immediate subfolders of ``root`` that hold ``images`` (relative paths)."""
     loose = [path for path in images if len(path.parts) == 1]
     if loose:
-        raise ValueError(
+        raise ConfigError(
             f"labels=True takes each image's class from its subfolder of {root}, but "
             f"{len(loose)} images lie directly in it (e.g. {loose[0]}). Move them into class "
             "subfolders, or set data.labels=false."
@@ -96,22 +99,21 @@ class ImageFolderDataModule(GANDataModule):
         batch_size, num_workers, val_size, seed: see :class:`GANDataModule`.
     """
 
+    @checked
     def __init__(
         self,
-        root: str,
-        image_size: int = 64,
-        channels: int = 3,
+        root: Annotated[str | Path, Meaning("the folder that holds the images", example="/path/to/images")],
+        image_size: ImageSize = 64,
+        channels: Annotated[Literal[1, 3], Meaning("3 for RGB, 1 for grayscale")] = 3,
         labels: bool = False,
         verify: bool = False,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        val_size: int = 64,
+        batch_size: BatchSize = 64,
+        num_workers: NumWorkers = 0,
+        val_size: ValSize = 64,
         seed: int = 0,
     ):
         super().__init__(batch_size=batch_size, num_workers=num_workers, val_size=val_size, seed=seed)
         self.save_hyperparameters()
-        if channels not in _PIL_MODES:
-            raise ValueError(f"channels={channels} is not supported; use data.channels=3 (RGB) or 1 (grayscale).")
         self.root = Path(root).expanduser().absolute()
         self.image_size = image_size
         self.channels = channels

@@ -17,11 +17,12 @@ from typing import ClassVar
 from torch.utils.data import Dataset, Subset
 from torchvision.datasets import CIFAR10, MNIST, FashionMNIST, VisionDataset
 
-from src.data.base import GANDataModule
+from src.data.base import BatchSize, GANDataModule, ImageSize, NumWorkers, ValSize
 from src.data.dict_dataset import DictDataset
 from src.data.errors import DatasetNotFoundError
 from src.data.fingerprint import file_signature
 from src.data.transforms import to_signed_unit
+from src.utils.arguments import checked
 
 #: Seconds a socket may wait during a download before the attempt counts as failed.
 DOWNLOAD_TIMEOUT_S = 10.0
@@ -70,14 +71,15 @@ class TorchvisionDataModule(GANDataModule):
     channels: ClassVar[int]
     native_size: ClassVar[int]
 
+    @checked
     def __init__(
         self,
         root: str = "data",
         download: bool = True,
-        image_size: int | None = None,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        val_size: int = 1000,
+        image_size: ImageSize | None = None,
+        batch_size: BatchSize = 64,
+        num_workers: NumWorkers = 0,
+        val_size: ValSize = 1000,
         seed: int = 0,
     ):
         super().__init__(batch_size=batch_size, num_workers=num_workers, val_size=val_size, seed=seed)

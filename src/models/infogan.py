@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from functools import partial
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
@@ -30,33 +31,33 @@ from src.metrics.clustering import cluster_accuracy
 from src.models.base import EvalStream, GANModule
 from src.nets.infogan import InfoGANDiscriminator, InfoGANGenerator, QOutput
 from src.nets.losses import bce_fake, bce_real, gaussian_nll, r1_penalty
+from src.utils.arguments import Meaning, checked
+
+Weight = Annotated[float, Meaning("a loss weight", at_least=0)]
 
 
 class InfoGAN(GANModule):
+    @checked
     def __init__(
         self,
         generator: InfoGANGenerator,
         discriminator: InfoGANDiscriminator,
         optimizer_g: partial,
         optimizer_d: partial,
-        noise_dim: int = 62,
-        n_categories: int = 10,
-        n_continuous: int = 2,
-        lambda_cat: float = 1.0,
-        lambda_cont: float = 1.0,
-        noise_distribution: str = "uniform",
-        r1_gamma: float = 0.0,
-        r1_every: int = 1,
+        noise_dim: Annotated[int, Meaning("the size of the noise z", at_least=0)] = 62,
+        n_categories: Annotated[int, Meaning("the classes of the categorical code", at_least=1)] = 10,
+        n_continuous: Annotated[int, Meaning("the number of continuous codes", at_least=0)] = 2,
+        lambda_cat: Weight = 1.0,
+        lambda_cont: Weight = 1.0,
+        noise_distribution: Annotated[Literal["uniform", "normal"], Meaning("the distribution of z")] = "uniform",
+        r1_gamma: Annotated[float, Meaning("the R1 penalty weight, 0 for none", at_least=0)] = 0.0,
+        r1_every: Annotated[int, Meaning("apply R1 every this many batches", at_least=1)] = 1,
         traversal_range: float = 2.0,
-        grid_columns: int = 10,
+        grid_columns: Annotated[int, Meaning("columns of the sample grids", at_least=1)] = 10,
         ema_decay: float | None = None,
         schedulers: dict | None = None,
     ):
         super().__init__(generator, ema_decay=ema_decay, schedulers=schedulers)
-        if noise_distribution not in ("uniform", "normal"):
-            raise ValueError(f"model.noise_distribution must be 'uniform' or 'normal', got {noise_distribution!r}.")
-        if r1_gamma < 0 or r1_every < 1:
-            raise ValueError(f"model.r1_gamma must be ≥ 0 and model.r1_every ≥ 1, got {r1_gamma} and {r1_every}.")
         self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer_g", "optimizer_d", "schedulers"])
         self.discriminator = discriminator
         self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d

@@ -12,9 +12,17 @@ Images are N×C×H×W in [-1, 1].
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 from torch import Tensor, nn
+
+from src.utils.arguments import Meaning, checked
+from src.utils.errors import ConfigError
+
+NoiseDim = Annotated[int, Meaning("the size of the noise z", at_least=0)]
+CodeSize = Annotated[int, Meaning("the number of codes of this kind", at_least=0)]
+Width = Annotated[int, Meaning("a layer width", at_least=1)]
 
 
 @dataclass(frozen=True)
@@ -33,21 +41,22 @@ class QOutput:
 def _check_size(image_shape: tuple[int, int, int]) -> tuple[int, int]:
     _, height, width = image_shape
     if height % 4 or width % 4:
-        raise ValueError(f"InfoGAN nets need image sides divisible by 4, got {height}×{width}; set data.image_size.")
+        raise ConfigError(f"InfoGAN nets need image sides divisible by 4, got {height}×{width}; set data.image_size.")
     return height // 4, width // 4
 
 
 class InfoGANGenerator(nn.Module):
     """G(z, c): latent N×(noise_dim + n_categories + n_continuous) → image N×C×H×W in [-1, 1]."""
 
+    @checked
     def __init__(
         self,
-        noise_dim: int,
-        n_categories: int,
-        n_continuous: int,
+        noise_dim: NoiseDim,
+        n_categories: CodeSize,
+        n_continuous: CodeSize,
         image_shape: tuple[int, int, int],
-        fc_dim: int = 1024,
-        base_channels: int = 64,
+        fc_dim: Width = 1024,
+        base_channels: Width = 64,
     ):
         super().__init__()
         latent_dim = noise_dim + n_categories + n_continuous
@@ -78,15 +87,16 @@ class InfoGANGenerator(nn.Module):
 class InfoGANDiscriminator(nn.Module):
     """Shared body with a D head (real/fake logit) and a Q head (code posterior)."""
 
+    @checked
     def __init__(
         self,
         image_shape: tuple[int, int, int],
-        n_categories: int,
-        n_continuous: int,
+        n_categories: CodeSize,
+        n_continuous: CodeSize,
         fixed_std: bool = True,
-        base_channels: int = 64,
-        fc_dim: int = 1024,
-        q_dim: int = 128,
+        base_channels: Width = 64,
+        fc_dim: Width = 1024,
+        q_dim: Width = 128,
         negative_slope: float = 0.1,
     ):
         super().__init__()
