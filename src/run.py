@@ -25,14 +25,14 @@ from src.models.base import NonFiniteLossError
 from src.utils.checkpoint_io import AtomicCheckpointIO
 from src.utils.compat import check_compatible
 from src.utils.ddp_multirun import ddp_ranks_run_this_job
-from src.utils.errors import ConfigError
+from src.utils.errors import ConfigError, WriteError
 from src.utils.loggers import build_loggers
 from src.utils.resume import resolve_ckpt_path
 from src.utils.summary import print_summary
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
 #: Failures that are the user's to fix: printed as one clear message, without a traceback.
-USER_ERRORS = (ConfigError, DatasetNotFoundError, CorruptImageError, NonFiniteLossError)
+USER_ERRORS = (ConfigError, DatasetNotFoundError, CorruptImageError, NonFiniteLossError, WriteError)
 
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
