@@ -1,11 +1,13 @@
 """The base of every DataModule: splits, loaders, the FID reference subset, the fingerprint."""
 
+import warnings
 from abc import ABC, abstractmethod
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
+from torchdata.stateful_dataloader import StatefulDataLoader
 
 from src.data.fingerprint import digest
 
@@ -121,12 +123,20 @@ class GANDataModule(pl.LightningDataModule, ABC):
         return Subset(self.train_set, order[:n].tolist())
 
     def _loader(self, dataset: Dataset, shuffle: bool, drop_last: bool) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            drop_last=drop_last,
-            num_workers=self.num_workers,
-            pin_memory=torch.cuda.is_available(),
-            persistent_workers=self.num_workers > 0,
-        )
+        # torchdata's StatefulDataLoader keeps its position and shuffle state in Lightning's checkpoints, so a run
+        # stopped mid-epoch resumes at the next batch of the same order. Its own generator, seeded from the run's
+        # seed without a draw: the loader is rebuilt after a resume restores the global RNG, and a draw from that
+        # RNG there would shift every later latent.
+        with warnings.catch_warnings():
+            # torchdata 0.11 calls torch.set_vital, deprecated in torch 2.14: a warning in every run, not ours to fix.
+            warnings.filterwarnings("ignore", message="'set_vital' is deprecated")
+            return StatefulDataLoader(
+                dataset,
+                batch_size=self.batch_size,
+                shuffle=shuffle,
+                drop_last=drop_last,
+                num_workers=self.num_workers,
+                pin_memory=torch.cuda.is_available(),
+                persistent_workers=self.num_workers > 0,
+                generator=torch.Generator().manual_seed(torch.initial_seed()),
+            )

@@ -1,0 +1,152 @@
+"""Runs that survive faults, each met for real: ``kill -9``, SIGTERM, SLURM's requeue signal, a file-size limit.
+
+The signals are real ``os.kill`` calls on a real ``python -m src.run``; ``fault_helpers.SlowBatches`` (on PYTHONPATH)
+only slows the batches down and prints each one, so the test knows when the run is between batches.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import NO_VALIDATION, ROOT, TINY, RunResult, cli_env, overrides
+
+from src.metrics.inception import resolve_inception_weights
+
+#: Slow batches that announce themselves ("finished epoch=E batch=B step=S").
+SLOW = {"+callbacks.slow._target_": "fault_helpers.SlowBatches", "+callbacks.slow.seconds": "0.5"}
+RUN_NAME = "infogan_digits"
+
+
+class LiveRun:
+    """``python -m src.run`` (tiny) started in the background, to be signalled while it trains."""
+
+    def __init__(self, *layers, run_dir: Path | None, cache_dir: Path, env: dict[str, str], preexec_fn=None):
+        where = {"hydra.run.dir": str(run_dir)} if run_dir else {}
+        args = overrides(TINY, {"paths.cache_dir": str(cache_dir)}, *layers, where)
+        self.run_dir = run_dir
+        self.log = Path(env["HOME"]).parent / f"output-{time.monotonic_ns()}.txt"
+        with open(self.log, "w") as out:
+            self.process = subprocess.Popen([sys.executable, "-m", "src.run", *args], cwd=ROOT, env=env, stdout=out,
+                                            stderr=subprocess.STDOUT, text=True, preexec_fn=preexec_fn)
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def wait_for(self, text: str, timeout: float = 240) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            assert self.process.poll() is None, f"the run ended (exit {self.process.returncode}) before {text!r}:\n{self.output()[-6000:]}"
+            assert time.monotonic() < deadline, f"no {text!r} after {timeout} s:\n{self.output()[-6000:]}"
+            time.sleep(0.1)
+
+    def finish(self, timeout: float = 240) -> RunResult:
+        self.process.wait(timeout=timeout)
+        return RunResult(self.process.returncode, self.output(), self.run_dir)
+
+
+@pytest.fixture
+def fault_env(run_env) -> dict[str, str]:
+    return {**run_env, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), run_env.get("PYTHONPATH", "")])}
+
+
+def _checkpoint(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def _resumed_from(output: str, path: Path) -> bool:
+    return f"Restoring states from the checkpoint path at {path}" in output
+
+
+# ----- kill -9 -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(400)
+def test_kill_9_between_validations_loses_at_most_the_current_epoch(tmp_path, cache_dir, fault_env, run_cli):
+    runs = tmp_path / "runs"
+    killed = runs / f"2026-01-01_00-00-00_{RUN_NAME}"
+    # Validation only at epoch 50, as the main job validates at 40 and 80: none happens before the kill.
+    run = LiveRun(SLOW, {"trainer.max_epochs": "50", "trainer.check_val_every_n_epoch": "50"}, run_dir=killed,
+                  cache_dir=cache_dir, env=fault_env)
+    run.wait_for("finished epoch=2 batch=0")  # epochs 0 and 1 are complete
+    run.process.kill()
+    assert run.finish().returncode == -signal.SIGKILL
+    last = killed / "checkpoints" / "last.ckpt"
+    assert last.is_file(), run.output()[-3000:]
+    saved = _checkpoint(last)
+    assert (saved["epoch"], saved["global_step"]) == (1, 8)  # end of epoch 1: 2 epochs × 2 batches × 2 optimizers
+    result = run_cli(NO_VALIDATION, {"ckpt_path": "last", "trainer.max_epochs": "3"},
+                     run_dir=runs / f"2026-01-01_00-00-01_{RUN_NAME}")
+    assert result.returncode == 0 and _resumed_from(result.output, last), str(result)
+    assert _checkpoint(result.run_dir / "checkpoints" / "last.ckpt")["global_step"] == 12  # one more epoch
+
+
+# ----- SIGTERM ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(500)
+def test_sigterm_mid_epoch_saves_and_the_resume_is_exact(tmp_path, cache_dir, fault_env, run_cli):
+    """2 epochs × 3 batches straight through equal the same run stopped by SIGTERM after batch 1 of epoch 1 and
+    resumed with ckpt_path=last: the same weights, bit for bit (shuffle order and RNG streams continue)."""
+    budget = [NO_VALIDATION, {"trainer.max_epochs": "2", "+trainer.limit_train_batches": "3"}]
+    straight = run_cli(*budget, run_dir=tmp_path / "straight")
+    assert straight.returncode == 0, str(straight)
+
+    runs = tmp_path / "runs"
+    stopped = runs / f"2026-01-01_00-00-00_{RUN_NAME}"
+    run = LiveRun(*budget, SLOW, run_dir=stopped, cache_dir=cache_dir, env=fault_env)
+    run.wait_for("finished epoch=1 batch=0")
+    os.kill(run.process.pid, signal.SIGTERM)
+    result = run.finish()
+    last = stopped / "checkpoints" / "last.ckpt"
+    assert result.returncode == 143, str(result)
+    assert "Traceback" not in result.output, str(result)
+    saved = _checkpoint(last)
+    assert (saved["epoch"], saved["global_step"]) == (1, 8), str(result)  # mid-epoch: 3 + 1 batches × 2 optimizers
+    resume_line = next(line for line in result.output.splitlines() if line.startswith("Stopped by SIGTERM"))
+    assert f"saved {last}. Resume with: python -m src.run " in resume_line
+    assert resume_line.endswith(f" ckpt_path={last}")
+
+    resumed = run_cli(*budget, {"ckpt_path": "last"}, run_dir=runs / f"2026-01-01_00-00-01_{RUN_NAME}")
+    assert resumed.returncode == 0 and _resumed_from(resumed.output, last), str(resumed)
+    assert "dataloader is not resumable" not in resumed.output
+    expected = _checkpoint(straight.run_dir / "checkpoints" / "last.ckpt")
+    got = _checkpoint(resumed.run_dir / "checkpoints" / "last.ckpt")
+    assert got["global_step"] == expected["global_step"] == 12
+    assert expected["state_dict"].keys() == got["state_dict"].keys()
+    differ = [name for name, value in expected["state_dict"].items() if not torch.equal(value, got["state_dict"][name])]
+    assert differ == []
+
+
+# ----- a full disk --------------------------------------------------------------------------------------------------
+
+#: Above what a tiny run writes before its first checkpoint (configs, logs: tens of KiB), below one checkpoint
+#: (about 1 MB with the tiny nets and their Adam states).
+FILE_SIZE_LIMIT = 512 * 1024
+
+
+def _limit_file_size() -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+
+
+@pytest.mark.timeout(300)
+def test_a_checkpoint_over_the_file_size_limit_is_one_clear_error(tmp_path, cache_dir, fault_env, monkeypatch):
+    # The run resolves the FID weights at start; converted here first, the child finds them and writes no 95 MB file.
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    resolve_inception_weights(None, cache_dir)
+    run = LiveRun(NO_VALIDATION, run_dir=tmp_path / "run", cache_dir=cache_dir, env=fault_env,
+                  preexec_fn=_limit_file_size)
+    result = run.finish()
+    last = result.run_dir / "checkpoints" / "last.ckpt"
+    assert result.returncode == 1, str(result)
+    assert "Traceback" not in result.output, str(result)
+    assert f"error: Could not write {last} (RuntimeError: [enforce fail at inline_container" in result.output
+    assert "MiB free on that filesystem); nothing was written. Fix: free disk space or point paths.log_dir" in result.output
+    assert list((result.run_dir / "checkpoints").iterdir()) == []  # no half checkpoint, no temporary file
+    assert (result.run_dir / "config_resolved.yaml").is_file()
