@@ -39,7 +39,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Build data, model, callbacks, loggers and trainer from ``cfg``; fit. Returns (final metrics, objects)."""
     choices = HydraConfig.get().runtime.choices
     output_dir = Path(cfg.paths.output_dir)
-    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, output_dir.parent, cfg.run_name)
+    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, output_dir.parent, cfg.run_name, output_dir)
     with open_dict(cfg):
         cfg.ckpt_path = str(ckpt_path) if ckpt_path else None  # the file itself, also when given as `last`
     pl.seed_everything(cfg.seed, workers=True)

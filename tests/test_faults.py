@@ -18,6 +18,8 @@ import torch
 from conftest import NO_VALIDATION, ROOT, TINY, RunResult, cli_env, overrides
 
 from src.metrics.inception import resolve_inception_weights
+from src.utils.errors import ConfigError
+from src.utils.resume import resolve_ckpt_path
 
 #: Slow batches that announce themselves ("finished epoch=E batch=B step=S").
 SLOW = {"+callbacks.slow._target_": "fault_helpers.SlowBatches", "+callbacks.slow.seconds": "0.5"}
@@ -150,3 +152,57 @@ def test_a_checkpoint_over_the_file_size_limit_is_one_clear_error(tmp_path, cach
     assert "MiB free on that filesystem); nothing was written. Fix: free disk space or point paths.log_dir" in result.output
     assert list((result.run_dir / "checkpoints").iterdir()) == []  # no half checkpoint, no temporary file
     assert (result.run_dir / "config_resolved.yaml").is_file()
+
+
+# ----- SLURM requeue --------------------------------------------------------------------------------------------
+
+#: What SLURM sets in a batch job, enough for Lightning to pick its SLURMEnvironment (auto-requeue on SIGUSR1).
+SLURM_JOB = {"SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": "train", "SLURM_NTASKS": "1", "SLURM_NODELIST": "localhost",
+             "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NODEID": "0"}
+#: Records its arguments, then ends the job the hard way, as SLURM would once the grace time is over.
+FAKE_SCONTROL = '#!/bin/sh\necho "$@" >> "$SCONTROL_LOG"\nkill -9 $PPID\n'
+
+
+@pytest.mark.timeout(400)
+def test_slurm_requeue_continues_in_the_same_run_directory(tmp_path, cache_dir, fault_env):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "scontrol").write_text(FAKE_SCONTROL)
+    (bin_dir / "scontrol").chmod(0o755)
+    env = {**fault_env, **SLURM_JOB, "PATH": f"{bin_dir}{os.pathsep}{fault_env['PATH']}",
+           "SCONTROL_LOG": str(tmp_path / "scontrol.log")}
+    # The same command both times, with no run directory given: the config names it after the job id.
+    command = [NO_VALIDATION, SLOW, {"trainer.max_epochs": "3", "paths.log_dir": str(tmp_path / "logs")}]
+    run_dir = tmp_path / "logs" / "train" / "runs" / f"4242_{RUN_NAME}"
+
+    run = LiveRun(*command, run_dir=None, cache_dir=cache_dir, env=env)
+    run.wait_for("finished epoch=1 batch=0")  # last.ckpt of epoch 0 is written, at step 4
+    os.kill(run.process.pid, signal.SIGUSR1)
+    assert run.finish().returncode == -signal.SIGKILL, run.output()[-3000:]
+    assert (tmp_path / "scontrol.log").read_text() == "requeue 4242\n"
+    hpc = run_dir / "checkpoints" / "hpc_ckpt_1.ckpt"
+    saved = _checkpoint(hpc)  # written through AtomicCheckpointIO: whole, and no temporary file beside it
+    assert saved["global_step"] == 6 and {"ganzoo_config", "ganzoo_rng_state"} <= saved.keys()
+    assert sorted(p.name for p in hpc.parent.iterdir()) == ["hpc_ckpt_1.ckpt", "last.ckpt"]
+
+    requeued = LiveRun(*command, run_dir=None, cache_dir=cache_dir, env={**env, "SLURM_RESTART_COUNT": "1"}).finish()
+    assert requeued.returncode == 0 and _resumed_from(requeued.output, hpc), str(requeued)
+    assert "finished epoch=1 batch=1 step=8" in requeued.output  # the next batch: none repeated, none skipped
+    assert _checkpoint(run_dir / "checkpoints" / "last.ckpt")["global_step"] == 12
+
+
+def test_a_second_run_in_the_same_slurm_job_does_not_overwrite_the_first(tmp_path, monkeypatch):
+    run_dir = tmp_path / f"4242_{RUN_NAME}"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    for age, name in ((60, "last.ckpt"), (0, "hpc_ckpt_1.ckpt")):  # the hpc checkpoint is the newer one
+        (run_dir / "checkpoints" / name).write_bytes(b"checkpoint")
+        os.utime(run_dir / "checkpoints" / name, (time.time() - age,) * 2)
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    monkeypatch.delenv("SLURM_RESTART_COUNT", raising=False)
+    with pytest.raises(ConfigError, match="was not requeued .* hydra.run.dir=<dir>, or continue it with ckpt_path=.*hpc_ckpt_1.ckpt"):
+        resolve_ckpt_path(None, tmp_path, RUN_NAME, run_dir)
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")  # requeued: its own newest checkpoint wins over the command line's
+    assert resolve_ckpt_path(str(run_dir / "checkpoints" / "last.ckpt"), tmp_path, RUN_NAME, run_dir) == \
+        run_dir / "checkpoints" / "hpc_ckpt_1.ckpt"
+    monkeypatch.delenv("SLURM_JOB_ID")  # not under SLURM: as before
+    assert resolve_ckpt_path(None, tmp_path, RUN_NAME, run_dir) is None
