@@ -1,7 +1,7 @@
 """Runs that survive faults, each met for real: ``kill -9``, SIGTERM, SLURM's requeue signal, a file-size limit.
 
-The signals are real ``os.kill`` calls on a real ``python -m src.run``; ``fault_helpers.SlowBatches`` (on PYTHONPATH)
-only slows the batches down and prints each one, so the test knows when the run is between batches.
+The signals are real ``os.kill`` calls on a real ``python -m src.run``; ``fault_helpers.PauseAfterBatch`` (on
+PYTHONPATH) only holds the run at a known batch until the signal has arrived.
 """
 from __future__ import annotations
 
@@ -15,19 +15,25 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import NO_VALIDATION, ROOT, TINY, RunResult, cli_env, overrides
+from conftest import NO_VALIDATION, ROOT, TINY, RunResult, overrides
 
 from src.metrics.inception import resolve_inception_weights
 from src.utils.errors import ConfigError
 from src.utils.resume import resolve_ckpt_path
 
-#: Slow batches that announce themselves ("finished epoch=E batch=B step=S").
-SLOW = {"+callbacks.slow._target_": "fault_helpers.SlowBatches", "+callbacks.slow.seconds": "0.5"}
 RUN_NAME = "infogan_digits"
+
+
+def pause_after(epoch: int, batch: int) -> dict[str, str]:
+    """Overrides that make the run print each batch and wait for a signal after ``batch`` of ``epoch``."""
+    return {"+callbacks.pause._target_": "fault_helpers.PauseAfterBatch", "+callbacks.pause.epoch": str(epoch),
+            "+callbacks.pause.batch": str(batch)}
 
 
 class LiveRun:
     """``python -m src.run`` (tiny) started in the background, to be signalled while it trains."""
+
+    started: list[LiveRun] = []
 
     def __init__(self, *layers, run_dir: Path | None, cache_dir: Path, env: dict[str, str], preexec_fn=None):
         where = {"hydra.run.dir": str(run_dir)} if run_dir else {}
@@ -35,8 +41,11 @@ class LiveRun:
         self.run_dir = run_dir
         self.log = Path(env["HOME"]).parent / f"output-{time.monotonic_ns()}.txt"
         with open(self.log, "w") as out:
+            # A session of its own, so that a failed test can end the run with all its ranks (see live_runs).
             self.process = subprocess.Popen([sys.executable, "-m", "src.run", *args], cwd=ROOT, env=env, stdout=out,
-                                            stderr=subprocess.STDOUT, text=True, preexec_fn=preexec_fn)
+                                            stderr=subprocess.STDOUT, text=True, preexec_fn=preexec_fn,
+                                            start_new_session=True)
+        LiveRun.started.append(self)
 
     def output(self) -> str:
         return self.log.read_text()
@@ -44,13 +53,25 @@ class LiveRun:
     def wait_for(self, text: str, timeout: float = 240) -> None:
         deadline = time.monotonic() + timeout
         while text not in self.output():
-            assert self.process.poll() is None, f"the run ended (exit {self.process.returncode}) before {text!r}:\n{self.output()[-6000:]}"
+            ended = self.process.poll()
+            assert ended is None, f"the run ended (exit {ended}) before {text!r}:\n{self.output()[-6000:]}"
             assert time.monotonic() < deadline, f"no {text!r} after {timeout} s:\n{self.output()[-6000:]}"
             time.sleep(0.1)
 
     def finish(self, timeout: float = 240) -> RunResult:
         self.process.wait(timeout=timeout)
         return RunResult(self.process.returncode, self.output(), self.run_dir)
+
+
+@pytest.fixture(autouse=True)
+def live_runs():
+    """Ends whatever a test left running (a hung DDP rank waits 30 min for its peer otherwise)."""
+    yield
+    while LiveRun.started:
+        run = LiveRun.started.pop()
+        if run.process.poll() is None:
+            os.killpg(run.process.pid, signal.SIGKILL)
+            run.process.wait()
 
 
 @pytest.fixture
@@ -74,9 +95,9 @@ def test_kill_9_between_validations_loses_at_most_the_current_epoch(tmp_path, ca
     runs = tmp_path / "runs"
     killed = runs / f"2026-01-01_00-00-00_{RUN_NAME}"
     # Validation only at epoch 50, as the main job validates at 40 and 80: none happens before the kill.
-    run = LiveRun(SLOW, {"trainer.max_epochs": "50", "trainer.check_val_every_n_epoch": "50"}, run_dir=killed,
-                  cache_dir=cache_dir, env=fault_env)
-    run.wait_for("finished epoch=2 batch=0")  # epochs 0 and 1 are complete
+    run = LiveRun(pause_after(2, 0), {"trainer.max_epochs": "50", "trainer.check_val_every_n_epoch": "50"},
+                  run_dir=killed, cache_dir=cache_dir, env=fault_env)
+    run.wait_for("waiting for a signal")  # epochs 0 and 1 are complete
     run.process.kill()
     assert run.finish().returncode == -signal.SIGKILL
     last = killed / "checkpoints" / "last.ckpt"
@@ -102,8 +123,8 @@ def test_sigterm_mid_epoch_saves_and_the_resume_is_exact(tmp_path, cache_dir, fa
 
     runs = tmp_path / "runs"
     stopped = runs / f"2026-01-01_00-00-00_{RUN_NAME}"
-    run = LiveRun(*budget, SLOW, run_dir=stopped, cache_dir=cache_dir, env=fault_env)
-    run.wait_for("finished epoch=1 batch=0")
+    run = LiveRun(*budget, pause_after(1, 0), run_dir=stopped, cache_dir=cache_dir, env=fault_env)
+    run.wait_for("waiting for a signal")
     os.kill(run.process.pid, signal.SIGTERM)
     result = run.finish()
     last = stopped / "checkpoints" / "last.ckpt"
@@ -124,6 +145,29 @@ def test_sigterm_mid_epoch_saves_and_the_resume_is_exact(tmp_path, cache_dir, fa
     assert expected["state_dict"].keys() == got["state_dict"].keys()
     differ = [name for name, value in expected["state_dict"].items() if not torch.equal(value, got["state_dict"][name])]
     assert differ == []
+
+
+def _child_runs(pid: int) -> list[int]:
+    """The processes ``pid`` started that run src.run: under DDP, Lightning's ranks > 0."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(c) for c in children if b"src.run" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds rank 1 through /proc (Linux)")
+def test_sigterm_to_every_ddp_rank_saves_once_and_exits_143(tmp_path, cache_dir, fault_env):
+    """As a scheduler does (scancel, a time limit): SIGTERM to every process of the job at once."""
+    run = LiveRun(NO_VALIDATION, pause_after(1, 0), {"trainer": "ddp_cpu", "trainer.max_epochs": "3"},
+                  run_dir=tmp_path / "run", cache_dir=cache_dir, env=fault_env)
+    run.wait_for("waiting for a signal")
+    ranks = [run.process.pid, *_child_runs(run.process.pid)]
+    assert len(ranks) == 2
+    for pid in ranks:
+        os.kill(pid, signal.SIGTERM)
+    result = run.finish(timeout=120)  # the ranks hung here before LastCheckpoint paired Lightning's broadcasts
+    assert result.returncode == 143 and "Traceback" not in result.output, str(result)
+    assert result.output.count("Received SIGTERM") >= 2 and result.output.count("Stopped by SIGTERM") == 1, str(result)
+    assert _checkpoint(result.run_dir / "checkpoints" / "last.ckpt")["global_step"] == 6  # each rank: 2 + 1 batches
 
 
 # ----- a full disk --------------------------------------------------------------------------------------------------
@@ -172,11 +216,11 @@ def test_slurm_requeue_continues_in_the_same_run_directory(tmp_path, cache_dir, 
     env = {**fault_env, **SLURM_JOB, "PATH": f"{bin_dir}{os.pathsep}{fault_env['PATH']}",
            "SCONTROL_LOG": str(tmp_path / "scontrol.log")}
     # The same command both times, with no run directory given: the config names it after the job id.
-    command = [NO_VALIDATION, SLOW, {"trainer.max_epochs": "3", "paths.log_dir": str(tmp_path / "logs")}]
+    command = [NO_VALIDATION, pause_after(1, 0), {"trainer.max_epochs": "3", "paths.log_dir": str(tmp_path / "logs")}]
     run_dir = tmp_path / "logs" / "train" / "runs" / f"4242_{RUN_NAME}"
 
     run = LiveRun(*command, run_dir=None, cache_dir=cache_dir, env=env)
-    run.wait_for("finished epoch=1 batch=0")  # last.ckpt of epoch 0 is written, at step 4
+    run.wait_for("waiting for a signal")  # after batch 0 of epoch 1; last.ckpt of epoch 0 is written, at step 4
     os.kill(run.process.pid, signal.SIGUSR1)
     assert run.finish().returncode == -signal.SIGKILL, run.output()[-3000:]
     assert (tmp_path / "scontrol.log").read_text() == "requeue 4242\n"

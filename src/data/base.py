@@ -1,5 +1,6 @@
 """The base of every DataModule: splits, loaders, the FID reference subset, the fingerprint."""
 
+import functools
 import warnings
 from abc import ABC, abstractmethod
 from typing import Any
@@ -122,11 +123,25 @@ class GANDataModule(pl.LightningDataModule, ABC):
         order = seeded_permutation(len(self.train_set), self.seed)
         return Subset(self.train_set, order[:n].tolist())
 
+    def state_dict(self) -> dict[str, Any]:
+        """The training shuffle's generator. With the loader's own state (its place in the epoch, which Lightning
+        keeps too) a resumed run draws the batches an uninterrupted one would, mid-epoch or at an epoch's end."""
+        return {"shuffle_generator": self._shuffle_generator.get_state()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._shuffle_generator.set_state(state_dict["shuffle_generator"])
+
+    @functools.cached_property
+    def _shuffle_generator(self) -> torch.Generator:
+        # Seeded from the run's seed without a draw: the loader is built after a resume restores the global RNG, and
+        # a draw from that RNG there would shift every later latent.
+        return torch.Generator().manual_seed(torch.initial_seed())
+
     def _loader(self, dataset: Dataset, shuffle: bool, drop_last: bool) -> DataLoader:
         # torchdata's StatefulDataLoader keeps its position and shuffle state in Lightning's checkpoints, so a run
-        # stopped mid-epoch resumes at the next batch of the same order. Its own generator, seeded from the run's
-        # seed without a draw: the loader is rebuilt after a resume restores the global RNG, and a draw from that
-        # RNG there would shift every later latent.
+        # stopped mid-epoch resumes at the next batch of the same order. Each loader has a generator of its own, so
+        # iterating it (a worker base seed is drawn every epoch) never moves the global RNG.
+        generator = self._shuffle_generator if shuffle else torch.Generator().manual_seed(self.seed)
         with warnings.catch_warnings():
             # torchdata 0.11 calls torch.set_vital, deprecated in torch 2.14: a warning in every run, not ours to fix.
             warnings.filterwarnings("ignore", message="'set_vital' is deprecated")
@@ -138,5 +153,5 @@ class GANDataModule(pl.LightningDataModule, ABC):
                 num_workers=self.num_workers,
                 pin_memory=torch.cuda.is_available(),
                 persistent_workers=self.num_workers > 0,
-                generator=torch.Generator().manual_seed(torch.initial_seed()),
+                generator=generator,
             )

@@ -17,7 +17,11 @@ import torch
 from src.utils.errors import WriteError
 
 
-def save_atomically(obj: Any, path: str | os.PathLike, fix: str = "free disk space, or point paths.cache_dir (caches) or paths.log_dir (runs) elsewhere") -> Path:
+#: What to do about a failed write, unless the caller knows better.
+FREE_SPACE = "free disk space, or point paths.cache_dir (caches) or paths.log_dir (runs) elsewhere"
+
+
+def save_atomically(obj: Any, path: str | os.PathLike, fix: str = FREE_SPACE) -> Path:
     """``torch.save(obj)`` to ``path``: readers see the old file or the whole new one, never a part.
 
     Concurrent writers (e.g. DDP ranks converting at once) each write their own temporary file; the last
@@ -26,10 +30,10 @@ def save_atomically(obj: Any, path: str | os.PathLike, fix: str = "free disk spa
     naming the path, the cause, the free space and ``fix``; the target is untouched and no temporary file is left.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     # A unique name of our own rather than mkstemp, whose 0600 mode would hide a shared cache from other users.
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "xb") as f:
             torch.save(obj, f)
             f.flush()

@@ -16,4 +16,5 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
         path = Path(path)
         resume = f"ckpt_path={path}" if path.is_file() else "ckpt_path=<an earlier checkpoint>"
-        save_atomically(checkpoint, path, fix=f"free disk space or point paths.log_dir elsewhere, then resume with {resume}")
+        save_atomically(checkpoint, path,
+                        fix=f"free disk space or point paths.log_dir elsewhere, then resume with {resume}")
