@@ -22,20 +22,20 @@ from src.models.base import NonFiniteLossError
 from src.utils.compat import check_compatible
 from src.utils.config_check import check_config, unresolved
 from src.utils.ddp_multirun import ddp_ranks_run_this_job
-from src.utils.errors import ConfigError
+from src.utils.errors import ConfigError, WriteError
 from src.utils.loggers import build_loggers
 from src.utils.resume import resolve_ckpt_path
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
 #: Failures that are the user's to fix: printed as one clear message, without a traceback.
-USER_ERRORS = (ConfigError, DatasetNotFoundError, CorruptImageError, NonFiniteLossError)
+USER_ERRORS = (ConfigError, DatasetNotFoundError, CorruptImageError, NonFiniteLossError, WriteError)
 
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Build data, model, callbacks, loggers and trainer from ``cfg``; fit. Returns (final metrics, objects)."""
     choices = HydraConfig.get().runtime.choices
     output_dir = Path(cfg.paths.output_dir)
-    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, output_dir.parent, cfg.run_name)
+    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, output_dir.parent, cfg.run_name, output_dir)
     with open_dict(cfg):
         cfg.ckpt_path = str(ckpt_path) if ckpt_path else None  # the file itself, also when given as `last`
     pl.seed_everything(cfg.seed, workers=True)

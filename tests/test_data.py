@@ -16,7 +16,8 @@ from hydra.utils import get_class, instantiate
 from omegaconf import OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 from sklearn.datasets import load_digits
-from torch.utils.data import RandomSampler, SequentialSampler
+from torch.utils.data import SequentialSampler
+from torchdata.stateful_dataloader.sampler import RandomSampler  # the stateful loader's own, which keeps its place
 
 from src.data import torchvision_sets
 from src.data.base import GANDataModule

@@ -130,8 +130,8 @@ def _assert_equal_nested(a, b, where: str = "") -> None:
 def test_resume_continues_step_epoch_weights_and_optimizers(run_in_process, tmp_path):
     run_in_process(NO_VALIDATION, ["trainer.max_epochs=2"], output_dir=tmp_path / "first")
     first = _checkpoint(tmp_path / "first")
-    # Saved at the end of training (no validation): 2 epochs × 2 batches × 2 optimizer steps, 2 epochs done.
-    assert (first["global_step"], first["epoch"]) == (8, 2)
+    # Saved at the end of epoch 1 (no validation): 2 epochs × 2 batches × 2 optimizer steps.
+    assert (first["global_step"], first["epoch"]) == (8, 1)
     assert len(first["optimizer_states"]) == 2 and all(s["state"] for s in first["optimizer_states"])
 
     resume = [f"ckpt_path={tmp_path / 'first/checkpoints/last.ckpt'}", "trainer.max_epochs=3",
@@ -143,7 +143,7 @@ def test_resume_continues_step_epoch_weights_and_optimizers(run_in_process, tmp_
     _assert_equal_nested(start.weights, first["state_dict"], "state_dict")
 
     second = _checkpoint(tmp_path / "second")
-    assert (second["global_step"], second["epoch"]) == (12, 3)  # and trains only the one epoch left
+    assert (second["global_step"], second["epoch"]) == (12, 2)  # and trains only the one epoch left, epoch 2
 
 
 def test_resume_from_last_picks_the_newest_run_of_the_same_model_and_data(run_in_process, tmp_path):

@@ -7,6 +7,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,19 +35,32 @@ def test_checkpoint_save_writes_and_replaces(tmp_path):
     assert sorted(p.name for p in path.parent.iterdir()) == ["last.ckpt"]
 
 
-def test_failed_save_keeps_the_previous_checkpoint_and_no_tmp(tmp_path, monkeypatch):
+#: Run in a child: a real file-size limit (Python ignores SIGXFSZ, so the write fails with EFBIG inside torch's zip
+#: writer, which reports it as RuntimeError, as it does a full disk), then one checkpoint far above it.
+_SAVE_OVER_THE_LIMIT = """
+import resource, sys, torch
+from src.utils.checkpoint_io import AtomicCheckpointIO
+from src.utils.errors import WriteError
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+try:
+    AtomicCheckpointIO().save_checkpoint({"global_step": 2, "weights": torch.zeros(100_000)}, sys.argv[1])
+except WriteError as error:
+    print(error)
+    sys.exit(3)
+"""
+
+
+def test_failed_save_keeps_the_previous_checkpoint_and_no_tmp(tmp_path):
     io, path = AtomicCheckpointIO(), tmp_path / "last.ckpt"
     io.save_checkpoint({"global_step": 1, "weights": torch.arange(1000)}, path)
     previous = path.read_bytes()
-
-    def full_disk(obj, f, *args, **kwargs):
-        f.write(b"PK\x03\x04 half a checkpoint")
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(torch, "save", full_disk)
-    with pytest.raises(OSError, match="No space left on device") as error:
-        io.save_checkpoint({"global_step": 2, "weights": torch.zeros(1000)}, path)
-    assert "previous checkpoint is intact" in str(error.value) and str(path) in str(error.value)
+    done = subprocess.run([sys.executable, "-c", _SAVE_OVER_THE_LIMIT, str(path)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 3, done.stdout + done.stderr
+    message = done.stdout.strip()
+    assert message.startswith(f"Could not write {path} (RuntimeError: [enforce fail at inline_container"), message
+    assert "MiB free on that filesystem); the previous file is intact" in message
+    assert message.endswith(f"then resume with ckpt_path={path}.")
     assert path.read_bytes() == previous
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
 

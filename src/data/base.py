@@ -1,11 +1,14 @@
 """The base of every DataModule: splits, loaders, the FID reference subset, the fingerprint."""
 
+import functools
+import warnings
 from abc import ABC, abstractmethod
 from typing import Annotated, Any
 
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
+from torchdata.stateful_dataloader import StatefulDataLoader
 
 from src.utils.arguments import Meaning, checked
 from src.utils.errors import ConfigError
@@ -117,12 +120,9 @@ class GANDataModule(pl.LightningDataModule, ABC):
         return self._loader(self.train_set, shuffle=True, drop_last=True)
 
     def val_dataloader(self) -> DataLoader:
-        """Held-out images in a fixed order, the last batch kept.
-
-        With a generator of its own: a DataLoader draws a base seed for its workers from its generator, by default
-        the global RNG, at every iteration, so validating would otherwise move the training stream."""
+        """Held-out images in a fixed order, the last batch kept."""
         self.setup()
-        return self._loader(self.val_set, shuffle=False, drop_last=False, generator=torch.Generator())
+        return self._loader(self.val_set, shuffle=False, drop_last=False)
 
     def split(self, name: str) -> Dataset:
         """A split by name: ``"train"`` and ``"val"`` (subclasses with more splits extend :meth:`splits`)."""
@@ -143,14 +143,35 @@ class GANDataModule(pl.LightningDataModule, ABC):
         order = seeded_permutation(len(data), self.seed)
         return Subset(data, order[:n].tolist())
 
-    def _loader(self, dataset: Dataset, shuffle: bool, drop_last: bool, generator: torch.Generator | None = None) -> DataLoader:
-        return DataLoader(
-            dataset,
-            generator=generator,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            drop_last=drop_last,
-            num_workers=self.num_workers,
-            pin_memory=torch.cuda.is_available(),
-            persistent_workers=self.num_workers > 0,
-        )
+    def state_dict(self) -> dict[str, Any]:
+        """The training shuffle's generator. With the loader's own state (its place in the epoch, which Lightning
+        keeps too) a resumed run draws the batches an uninterrupted one would, mid-epoch or at an epoch's end."""
+        return {"shuffle_generator": self._shuffle_generator.get_state()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._shuffle_generator.set_state(state_dict["shuffle_generator"])
+
+    @functools.cached_property
+    def _shuffle_generator(self) -> torch.Generator:
+        # Seeded from the run's seed without a draw: the loader is built after a resume restores the global RNG, and
+        # a draw from that RNG there would shift every later latent.
+        return torch.Generator().manual_seed(torch.initial_seed())
+
+    def _loader(self, dataset: Dataset, shuffle: bool, drop_last: bool) -> DataLoader:
+        # torchdata's StatefulDataLoader keeps its position and shuffle state in Lightning's checkpoints, so a run
+        # stopped mid-epoch resumes at the next batch of the same order. Each loader has a generator of its own, so
+        # iterating it (a worker base seed is drawn every epoch) never moves the global RNG.
+        generator = self._shuffle_generator if shuffle else torch.Generator().manual_seed(self.seed)
+        with warnings.catch_warnings():
+            # torchdata 0.11 calls torch.set_vital, deprecated in torch 2.14: a warning in every run, not ours to fix.
+            warnings.filterwarnings("ignore", message="'set_vital' is deprecated")
+            return StatefulDataLoader(
+                dataset,
+                batch_size=self.batch_size,
+                shuffle=shuffle,
+                drop_last=drop_last,
+                num_workers=self.num_workers,
+                pin_memory=torch.cuda.is_available(),
+                persistent_workers=self.num_workers > 0,
+                generator=generator,
+            )

@@ -25,16 +25,16 @@ from __future__ import annotations
 import importlib.util
 import io
 import os
-import uuid
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
 import torch
 from torch import Tensor, nn
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, BasicConv2d, FeatureExtractorInceptionV3
 from torchmetrics.image.fid import NoTrainInceptionV3
+
+from src.utils.atomic import save_atomically
 
 #: Raise it whenever a change to the converter could change the weights it writes. Version 1 had no check.
 CONVERTER_VERSION = 2
@@ -68,26 +68,6 @@ def default_cache_dir() -> Path:
 def torch_fidelity_weights_cache() -> Path:
     """Where torch-fidelity's download of the FID Inception weights lands (torch.hub's checkpoint directory)."""
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(URL_INCEPTION_V3).path).name
-
-
-def save_atomically(obj: Any, path: str | os.PathLike) -> Path:
-    """`torch.save` through a temporary file in the same directory, so readers see the old file or the whole new one.
-
-    Concurrent writers (e.g. DDP ranks converting at once) each write their own temporary file; the last
-    `os.replace` wins and every version is complete.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique name of our own rather than mkstemp, whose 0600 mode would hide a shared cache from other users.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
 
 
 def fid_helper_torchscript() -> Path:

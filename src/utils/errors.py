@@ -7,3 +7,7 @@ class ConfigError(ValueError):
 
 class NonFiniteLossError(FloatingPointError):
     """A loss became NaN or infinite; training stops before the weights are overwritten with NaNs."""
+
+
+class WriteError(RuntimeError):
+    """A file could not be written (full disk, file-size or quota limit); the previous version is intact."""
