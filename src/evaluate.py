@@ -8,7 +8,6 @@ The evaluation fakes do not depend on the world size, so every trainer gives the
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import hydra
@@ -17,7 +16,8 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from src.sample import load_model
-from src.utils.errors import ConfigError
+from src.utils.config_check import check_config
+from src.utils.errors import exit_on_user_error
 from src.callbacks.run_summary import final_metrics, summary_table
 
 
@@ -39,11 +39,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    try:
+    with exit_on_user_error():
+        check_config(cfg)
         evaluate(cfg)
-    except ConfigError as error:
-        print(f"\nerror: {error}", file=sys.stderr)
-        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

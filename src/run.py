@@ -4,7 +4,6 @@ Composition and wiring only: everything built here comes from a ``_target_`` in 
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,22 +12,17 @@ import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
-from omegaconf.errors import InterpolationResolutionError
 from pytorch_lightning.utilities import rank_zero_info
 
 from src.callbacks.run_summary import final_metrics
-from src.data.errors import CorruptImageError, DatasetNotFoundError
-from src.models.base import NonFiniteLossError
 from src.utils.compat import check_compatible
-from src.utils.config_check import check_config, unresolved
+from src.utils.config_check import check_config
 from src.utils.ddp_multirun import ddp_ranks_run_this_job
-from src.utils.errors import ConfigError, WriteError
+from src.utils.errors import exit_on_user_error
 from src.utils.loggers import build_loggers
 from src.utils.resume import resolve_ckpt_path
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
-#: Failures that are the user's to fix: printed as one clear message, without a traceback.
-USER_ERRORS = (ConfigError, DatasetNotFoundError, CorruptImageError, NonFiniteLossError, WriteError)
 
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
@@ -59,32 +53,12 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     return final_metrics(trainer), {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
 
 
-def user_message(error: BaseException | None) -> str | None:
-    """The one line to print when ``error`` is the user's to fix, else None (a bug keeps its traceback).
-
-    Looks through the causes: Hydra's instantiate wraps what a constructor raised in an InstantiationException.
-    """
-    while error is not None:
-        if isinstance(error, USER_ERRORS):
-            return str(error)
-        if isinstance(error, InterpolationResolutionError):  # of ${dataset.…}: only resolvable once train() fills it
-            return f"{error.full_key}: {unresolved(error)}"
-        error = error.__cause__
-    return None
-
-
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns ``cfg.optimized_metric`` for sweepers."""
-    try:
+    with exit_on_user_error():
         check_config(cfg, HydraConfig.get().runtime.choices)
         metrics, _ = train(cfg)
-    except Exception as error:
-        message = user_message(error)
-        if message is None:
-            raise
-        print(f"\nerror: {message}", file=sys.stderr)
-        raise SystemExit(1) from None
     value = metrics.get(cfg.get("optimized_metric"))
     rank_zero_info(f"{cfg.get('optimized_metric')} = {value}")
     return value

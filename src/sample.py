@@ -8,7 +8,6 @@ from the config in the checkpoint; a count stream needs nothing but the checkpoi
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import hydra
@@ -22,7 +21,7 @@ from torchvision.utils import save_image
 from src.callbacks.config_in_checkpoint import ConfigInCheckpoint
 from src.models.base import EvalStream, GANModule
 from src.utils.config_check import check_config
-from src.utils.errors import ConfigError
+from src.utils.errors import ConfigError, exit_on_user_error
 from src.utils.resume import load_checkpoint
 
 
@@ -45,13 +44,10 @@ def grid(images: torch.Tensor, path: Path, per_row: int) -> Path:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="sample")
 def main(cfg: DictConfig) -> None:
-    try:
+    with exit_on_user_error():
         check_config(cfg)
         device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
         model = load_model(cfg.ckpt_path, device)
-    except ConfigError as error:
-        print(f"\nerror: {error}", file=sys.stderr)
-        raise SystemExit(1) from None
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     generator = torch.Generator(model.device).manual_seed(cfg.seed)

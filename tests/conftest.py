@@ -56,6 +56,8 @@ SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_T
 _SCRUBBED_ENV = ("WANDB_MODE", "WANDB_API_KEY", "WANDB_DIR", "WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "NETRC",
                  "HYDRA_FULL_ERROR", "GANZOO_CACHE", "GANZOO_DATA_DIR", "TORCH_HOME", "XDG_CACHE_HOME",
                  "XDG_CONFIG_HOME")
+#: Run inside a SLURM job, runs would be named after the job and resume its checkpoints (src/utils/resume.py).
+_SCRUBBED_PREFIX = "SLURM_"
 
 
 def overrides(*layers: dict[str, str] | Iterable[str]) -> list[str]:
@@ -93,7 +95,7 @@ def cache_dir(tmp_path_factory) -> Path:
 
 def cli_env(home: Path) -> dict[str, str]:
     """The environment of a subprocess run: no W&B key or mode, HOME at ``home`` (no ~/.netrc, no caches)."""
-    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV and not k.startswith(_SCRUBBED_PREFIX)}
     home.mkdir(parents=True, exist_ok=True)
     env["HOME"] = str(home)
     env["PYTHONUNBUFFERED"] = "1"
@@ -117,6 +119,13 @@ def run_src(*layers, run_dir: Path, cache_dir: Path, env: dict[str, str], tiny: 
 @pytest.fixture
 def run_env(tmp_path) -> dict[str, str]:
     return cli_env(tmp_path / "home")
+
+
+@pytest.fixture
+def fault_env(run_env) -> dict[str, str]:
+    """run_env, also for this test's run_cli, with the test-only callbacks of tests/fault_helpers.py importable."""
+    run_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests"), run_env.get("PYTHONPATH")]))
+    return run_env
 
 
 @pytest.fixture
@@ -161,7 +170,7 @@ def hydra_config():
 def run_in_process(tmp_path, cache_dir, hydra_config, monkeypatch) -> Iterator[Callable[..., tuple[dict, dict]]]:
     """``run_in_process(*layers, output_dir=None)``: ``src.run.train`` on the tiny config merged with ``layers``;
     returns what ``train`` returns (final metrics, built objects). HOME is tmp_path, W&B sees no key."""
-    for name in _SCRUBBED_ENV:
+    for name in [*_SCRUBBED_ENV, *(k for k in os.environ if k.startswith(_SCRUBBED_PREFIX))]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     threads = torch.get_num_threads()

@@ -22,10 +22,9 @@ from torchdata.stateful_dataloader.sampler import RandomSampler  # the stateful 
 from src.data import torchvision_sets
 from src.data.base import GANDataModule
 from src.data.digits import DigitsDataModule
-from src.data.errors import CorruptImageError, DatasetNotFoundError
+from src.utils.errors import ConfigError, CorruptImageError, DatasetNotFoundError
 from src.data.image_folder import IMAGE_EXTENSIONS, ImageFolderDataModule
 from src.data.torchvision_sets import CIFAR10DataModule, FashionMNISTDataModule, MNISTDataModule
-from src.utils.errors import ConfigError
 
 CONF_DATA = Path(__file__).resolve().parents[1] / "conf" / "data"
 

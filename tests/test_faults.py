@@ -5,6 +5,7 @@ PYTHONPATH) only holds the run at a known batch until the signal has arrived.
 """
 from __future__ import annotations
 
+import json
 import os
 import resource
 import signal
@@ -74,11 +75,6 @@ def live_runs():
             run.process.wait()
 
 
-@pytest.fixture
-def fault_env(run_env) -> dict[str, str]:
-    return {**run_env, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), run_env.get("PYTHONPATH", "")])}
-
-
 def _checkpoint(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=False)
 
@@ -116,8 +112,11 @@ def test_kill_9_between_validations_loses_at_most_the_current_epoch(tmp_path, ca
 @pytest.mark.timeout(500)
 def test_sigterm_mid_epoch_saves_and_the_resume_is_exact(tmp_path, cache_dir, fault_env, run_cli):
     """2 epochs × 3 batches straight through equal the same run stopped by SIGTERM after batch 1 of epoch 1 and
-    resumed with ckpt_path=last: the same weights, bit for bit (shuffle order and RNG streams continue)."""
-    budget = [NO_VALIDATION, {"trainer.max_epochs": "2", "+trainer.limit_train_batches": "3"}]
+    resumed with ckpt_path=last: the same weights, bit for bit (shuffle order and RNG streams continue). Both validate
+    (FID with fakes, grids, cat_acc) after each epoch, so a validation lies between the checkpoint and the end, and
+    the resumed run builds its Inception network later in its stream than the straight one: evaluation must leave the
+    training RNG where it found it."""
+    budget = [{"trainer.max_epochs": "2", "+trainer.limit_train_batches": "3"}]
     straight = run_cli(*budget, run_dir=tmp_path / "straight")
     assert straight.returncode == 0, str(straight)
 
@@ -145,6 +144,8 @@ def test_sigterm_mid_epoch_saves_and_the_resume_is_exact(tmp_path, cache_dir, fa
     assert expected["state_dict"].keys() == got["state_dict"].keys()
     differ = [name for name, value in expected["state_dict"].items() if not torch.equal(value, got["state_dict"][name])]
     assert differ == []
+    fids = [json.loads((run.run_dir / "metrics.json").read_text())["val/fid"] for run in (straight, resumed)]
+    assert fids[0] == pytest.approx(fids[1], rel=1e-9)
 
 
 def _child_runs(pid: int) -> list[int]:

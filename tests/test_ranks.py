@@ -1,5 +1,5 @@
 """Two real ranks (``trainer=ddp_cpu``) through the command line: what each rank draws, a NaN on one rank, and FID of
-a checkpoint under DDP against one process; and the exact resume with validations in between."""
+a checkpoint under DDP against one process."""
 from __future__ import annotations
 
 import json
@@ -11,20 +11,10 @@ import torch
 from conftest import NO_VALIDATION, ROOT, overrides
 from test_run import _assert_equal_nested, _assert_user_error, _checkpoint
 
-TESTS = ROOT / "tests"
-
-
-@pytest.fixture
-def probes_env(run_env):
-    """Subprocess runs can load the test-only callbacks of tests/rank_probes.py."""
-    run_env["PYTHONPATH"] = str(TESTS)
-    return run_env
-
-
 @pytest.mark.timeout(300)
-def test_ranks_start_from_the_same_weights_and_draw_their_own_latents(run_cli, probes_env, tmp_path):
+def test_ranks_start_from_the_same_weights_and_draw_their_own_latents(run_cli, fault_env, tmp_path):
     draws = tmp_path / "draws"
-    result = run_cli({"trainer": "ddp_cpu", "+callbacks.probe._target_": "rank_probes.RecordRankDraws",
+    result = run_cli({"trainer": "ddp_cpu", "+callbacks.probe._target_": "fault_helpers.RecordRankDraws",
                       "+callbacks.probe.dirpath": str(draws)}, NO_VALIDATION)
     assert result.returncode == 0, str(result)
     init = [torch.load(draws / f"init_rank{r}.pt") for r in (0, 1)]
@@ -39,9 +29,9 @@ def test_ranks_start_from_the_same_weights_and_draw_their_own_latents(run_cli, p
 
 
 @pytest.mark.timeout(300)
-def test_nan_on_one_rank_stops_both_with_one_message(run_cli, probes_env):
+def test_nan_on_one_rank_stops_both_with_one_message(run_cli, fault_env):
     result = run_cli({"trainer": "ddp_cpu", "trainer.max_epochs": "2",
-                      "+callbacks.nan._target_": "rank_probes.NaNImagesOnRank", "+callbacks.nan.rank": "1",
+                      "+callbacks.nan._target_": "fault_helpers.NaNImagesOnRank", "+callbacks.nan.rank": "1",
                       "+callbacks.nan.batch": "1"}, NO_VALIDATION, timeout=240)
     output = _assert_user_error(result, "error: Non-finite loss at epoch 0, batch 1", "model.optimizer_d.lr")
     assert "'loss_d': nan} on rank 1" in output or "on another rank" in output, str(result)
@@ -71,20 +61,3 @@ def test_fid_of_a_checkpoint_under_ddp_equals_one_process(run_cli, run_env, cach
     for key in ("val/fid", "val/fid/samples", "val/kid", "val/kid/samples"):
         assert ddp[key] == pytest.approx(single[key], rel=1e-6), key
     assert single["val/fid"] == single["val/fid/samples"] > 0
-
-
-def test_resume_is_exact_with_validations_in_between(run_in_process, cache_dir, tmp_path):
-    """3 straight epochs against 2 + a resumed third, validating (FID, grids, cat_acc) after every epoch. The resumed
-    run builds its Inception network at a later point of its stream than the straight one, and both score FID with
-    fakes: evaluation must leave the training RNG where it found it."""
-    every_epoch = ["trainer.check_val_every_n_epoch=1"]
-    run_in_process(every_epoch, ["trainer.max_epochs=3"], output_dir=tmp_path / "straight")
-    run_in_process(every_epoch, ["trainer.max_epochs=2"], output_dir=tmp_path / "first")
-    run_in_process(every_epoch, ["trainer.max_epochs=3", f"ckpt_path={tmp_path / 'first/checkpoints/last.ckpt'}"],
-                   output_dir=tmp_path / "resumed")
-    straight, resumed = _checkpoint(tmp_path / "straight"), _checkpoint(tmp_path / "resumed")
-    assert straight["global_step"] == resumed["global_step"] == 12
-    _assert_equal_nested(resumed["state_dict"], straight["state_dict"], "state_dict")
-    assert json.loads((tmp_path / "straight" / "metrics.json").read_text())["val/fid"] == pytest.approx(
-        json.loads((tmp_path / "resumed" / "metrics.json").read_text())["val/fid"], rel=1e-9)
-

@@ -11,11 +11,10 @@ from torch.utils.data import Dataset, Subset
 
 from src.data.base import BatchSize, GANDataModule, ImageSize, NumWorkers, ValSize, split_indices
 from src.data.dict_dataset import DictDataset
-from src.data.errors import CorruptImageError, DatasetNotFoundError
+from src.utils.errors import ConfigError, CorruptImageError, DatasetNotFoundError
 from src.data.fingerprint import file_signature
 from src.data.transforms import to_signed_unit
 from src.utils.arguments import Meaning, checked
-from src.utils.errors import ConfigError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 

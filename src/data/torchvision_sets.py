@@ -19,7 +19,7 @@ from torchvision.datasets import CIFAR10, MNIST, FashionMNIST, VisionDataset
 
 from src.data.base import BatchSize, GANDataModule, ImageSize, NumWorkers, ValSize
 from src.data.dict_dataset import DictDataset
-from src.data.errors import DatasetNotFoundError
+from src.utils.errors import DatasetNotFoundError
 from src.data.fingerprint import file_signature
 from src.data.transforms import to_signed_unit
 from src.utils.arguments import checked

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from omegaconf.errors import InterpolationToMissingValueError, OmegaConfBaseException
 
 from src.utils.arguments import annotations, expectation, fits, meaning_of, problem, show
-from src.utils.errors import ConfigError
+from src.utils.errors import ConfigError, first_line, unresolved
 
 #: What train() adds once the DataModule is built (the image shape the nets size themselves from): values
 #: that interpolate it cannot be known yet and are checked by their constructors.
@@ -63,17 +63,12 @@ def _walk(node: DictConfig | ListConfig, path: str, choices: dict[str, Any]) -> 
         _walk(value, where, choices)
 
 
-def unresolved(error: OmegaConfBaseException) -> str:
-    """An interpolation that failed, in one line with the fix (also for one that fails once ``dataset`` is filled)."""
-    return f"{_first_line(error)}. Fix: point it at a key that exists, or set {error.full_key} directly."
-
-
 def _check_target(node: DictConfig, path: str, choices: dict[str, Any]) -> None:
     target = node._target_
     try:
         function = get_object(target)
     except Exception as error:
-        raise ConfigError(f"{_join(path, '_target_')}={target}: cannot be imported ({_first_line(error)}). "
+        raise ConfigError(f"{_join(path, '_target_')}={target}: cannot be imported ({first_line(error)}). "
                           f"Fix: name an importable class or function (check the spelling).") from None
     try:
         parameters = inspect.signature(function).parameters
@@ -145,8 +140,3 @@ def _join(path: str, key: Any) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
     return f"{path}.{key}" if path else str(key)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(getattr(error, "msg", None) or error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
