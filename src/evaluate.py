@@ -12,7 +12,7 @@ from pathlib import Path
 
 import hydra
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from rich.console import Console
 
 from src.sample import load_model
@@ -23,8 +23,8 @@ from src.callbacks.run_summary import final_metrics, summary_table
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Validate the checkpoint once; returns the logged metrics (the same on every rank)."""
-    model = load_model(cfg.ckpt_path)
-    datamodule = instantiate(OmegaConf.create(model.ganzoo_config).data)
+    model, run_config = load_model(cfg.ckpt_path)
+    datamodule = instantiate(run_config.data)
     trainer = instantiate(cfg.trainer, callbacks=[instantiate(cfg.metrics)], logger=False, enable_checkpointing=False)
     trainer.validate(model, datamodule=datamodule, verbose=False)
     metrics = final_metrics(trainer)

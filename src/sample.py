@@ -25,16 +25,15 @@ from src.utils.errors import ConfigError, exit_on_user_error
 from src.utils.resume import load_checkpoint
 
 
-def load_model(ckpt_path: str | Path, device: str = "cpu") -> GANModule:
-    """Rebuild the model from the config stored in the checkpoint and load its weights (eval mode)."""
+def load_model(ckpt_path: str | Path, device: str = "cpu") -> tuple[GANModule, DictConfig]:
+    """The model rebuilt from the config stored in the checkpoint, with its weights (eval mode), and that config."""
     if not Path(ckpt_path).is_file():
         raise ConfigError(f"ckpt_path={ckpt_path} does not exist; pass <run dir>/checkpoints/last.ckpt or best-*.ckpt.")
     checkpoint = load_checkpoint(ckpt_path)
     config = OmegaConf.create(checkpoint[ConfigInCheckpoint.KEY])
     model: GANModule = instantiate(config.model)
     model.load_state_dict(checkpoint["state_dict"])
-    model.ganzoo_config = checkpoint[ConfigInCheckpoint.KEY]
-    return model.to(device).eval()
+    return model.to(device).eval(), config
 
 
 def grid(images: torch.Tensor, path: Path, per_row: int) -> Path:
@@ -47,23 +46,24 @@ def main(cfg: DictConfig) -> None:
     with exit_on_user_error():
         check_config(cfg)
         device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
-        model = load_model(cfg.ckpt_path, device)
+        model, run_config = load_model(cfg.ckpt_path, device)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     generator = torch.Generator(model.device).manual_seed(cfg.seed)
     written = []
     with torch.no_grad():
         for stream in model.evaluation_streams():
-            written.append(grid(fakes_of(stream, model, cfg, generator), out / f"{stream.name}.png", cfg.per_row))
+            written.append(grid(fakes_of(stream, model, run_config, cfg, generator), out / f"{stream.name}.png", cfg.per_row))
         written += [grid(imgs, out / f"{name}.png", per_row) for name, (imgs, per_row) in model.visualizations().items()]
     print("\n".join(f"wrote {path}" for path in written))
 
 
-def fakes_of(stream: EvalStream, model: GANModule, cfg: DictConfig, generator: torch.Generator) -> torch.Tensor:
+def fakes_of(stream: EvalStream, model: GANModule, run_config: DictConfig, cfg: DictConfig,
+             generator: torch.Generator) -> torch.Tensor:
     """``cfg.num_samples`` fakes of one stream: from a count, or from the first held-out inputs of its split."""
     if stream.inputs is None:
         return stream.make(cfg.num_samples, generator)
-    datamodule = instantiate(OmegaConf.create(model.ganzoo_config).data)
+    datamodule = instantiate(run_config.data)
     inputs = datamodule.eval_subset(stream.inputs.split, cfg.num_samples)
     batch = default_collate([inputs[i] for i in range(len(inputs))])
     return stream.make(move_data_to_device(batch, model.device), generator)

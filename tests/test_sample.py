@@ -21,7 +21,8 @@ def test_sample_from_checkpoint_alone(run_cli, run_env, tmp_path):
     assert trained.returncode == 0, str(trained)
     ckpt = trained.run_dir / "checkpoints" / "last.ckpt"
 
-    model = load_model(ckpt)
+    model, config = load_model(ckpt)
+    assert config.model._target_ == "src.models.infogan.InfoGAN"
     state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
     assert all(torch.equal(model.state_dict()[k], v) for k, v in state.items())
     assert not model.training
