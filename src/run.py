@@ -35,7 +35,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     pl.seed_everything(cfg.seed, workers=True)
 
     datamodule = instantiate(cfg.data)
-    check_compatible(choices.model, cfg.model._target_, choices.data, datamodule.kind, CONFIG_DIR / "data")
+    check_compatible(choices.model, cfg.model._target_, choices.data, datamodule.kinds, CONFIG_DIR / "data")
     with open_dict(cfg):  # what the nets size themselves from; kept in the saved config for sampling later
         cfg.dataset = {"name": datamodule.name, "kind": datamodule.kind,
                        "image_shape": list(datamodule.image_shape), "num_classes": datamodule.num_classes}

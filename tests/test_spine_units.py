@@ -71,7 +71,7 @@ def test_failed_save_keeps_the_previous_checkpoint_and_no_tmp(tmp_path):
 class UnpairedDataModule(GANDataModule):
     """A DataModule of a kind InfoGAN cannot use (two unpaired image domains)."""
 
-    kind = "unpaired"
+    kinds = ("unpaired",)
     name = "unpaired"
     image_shape = (3, 8, 8)
     num_classes = None
@@ -94,7 +94,7 @@ def data_config_dir(tmp_path) -> Path:
 
 def test_incompatible_data_is_refused_listing_the_valid_choices(data_config_dir):
     with pytest.raises(ConfigError) as error:
-        check_compatible("infogan", "src.models.infogan.InfoGAN", "pairs", UnpairedDataModule.kind, data_config_dir)
+        check_compatible("infogan", "src.models.infogan.InfoGAN", "pairs", UnpairedDataModule.kinds, data_config_dir)
     message = str(error.value)
     assert "model=infogan cannot train on data=pairs" in message
     assert "unpaired" in message and "image" in message
@@ -102,7 +102,7 @@ def test_incompatible_data_is_refused_listing_the_valid_choices(data_config_dir)
 
 
 def test_compatible_data_passes(data_config_dir):
-    check_compatible("infogan", "src.models.infogan.InfoGAN", "small_digits", "image", data_config_dir)
+    check_compatible("infogan", "src.models.infogan.InfoGAN", "small_digits", ("image",), data_config_dir)
 
 
 def test_every_shipped_data_config_suits_infogan():

@@ -40,7 +40,7 @@ class _Pairs(Dataset):
 
 
 class TwoDomainData(GANDataModule):
-    kind = "unpaired"
+    kinds = ("unpaired",)
     name = "two_domains"
     image_shape = (3, 16, 16)
     num_classes = None

@@ -3,7 +3,7 @@
 import functools
 import warnings
 from abc import ABC, abstractmethod
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import pytorch_lightning as pl
 import torch
@@ -56,8 +56,9 @@ class GANDataModule(pl.LightningDataModule, ABC):
         seed: seeds the train/val split and the FID reference subset (never the global RNG).
     """
 
-    #: The kind of data the items carry; models declare which kinds they accept.
-    kind: str = "image"
+    #: The kinds of data the items carry, the main one first (captioned faces are images too, paired domains are
+    #: unpaired ones too); a model declares the kinds it accepts (``GANModule.data_kinds``).
+    kinds: ClassVar[tuple[str, ...]] = ("image",)
 
     @checked
     def __init__(self, batch_size: BatchSize = 64, num_workers: NumWorkers = 0, val_size: ValSize = 1000,
@@ -69,6 +70,11 @@ class GANDataModule(pl.LightningDataModule, ABC):
         self.seed = seed
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
+
+    @property
+    def kind(self) -> str:
+        """The main kind of data the items carry."""
+        return self.kinds[0]
 
     @property
     @abstractmethod

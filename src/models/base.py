@@ -67,7 +67,7 @@ class GANModule(pl.LightningModule, ABC):
             (a ``_partial_`` config); each is advanced by the images seen after every batch.
     """
 
-    #: The kinds of data (``GANDataModule.kind``) this family can train on.
+    #: The kinds of data (``GANDataModule.kinds``) this family can train on: any one of them will do.
     data_kinds: ClassVar[tuple[str, ...]] = ("image",)
     generator: nn.Module
 
