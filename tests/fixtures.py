@@ -96,3 +96,50 @@ def write_corrupt_image(path: Path) -> Path:
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     return path
+
+
+#: The 40 attribute names of CelebA's list_attr_celeba.txt, in its column order.
+CELEBA_ATTRIBUTES = (
+    "5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose Black_Hair Blond_Hair "
+    "Blurry Brown_Hair Bushy_Eyebrows Chubby Double_Chin Eyeglasses Goatee Gray_Hair Heavy_Makeup High_Cheekbones "
+    "Male Mouth_Slightly_Open Mustache Narrow_Eyes No_Beard Oval_Face Pale_Skin Pointy_Nose Receding_Hairline "
+    "Rosy_Cheeks Sideburns Smiling Straight_Hair Wavy_Hair Wearing_Earrings Wearing_Hat Wearing_Lipstick "
+    "Wearing_Necklace Wearing_Necktie Young"
+).split()
+
+
+def write_celeba(root: Path, n_train: int = 6, n_val: int = 3, n_test: int = 3) -> Path:
+    """CelebA in torchvision's layout: ``<root>/celeba/img_align_celeba/000001.jpg …`` (178×218 RGB JPEGs of seeded
+    noise) and the five annotation files in the published formats. Returns the ``celeba`` folder.
+
+    - ``list_attr_celeba.txt``: the image count, the 40 names (with the trailing space some copies have), then
+      ``<file>`` and 40 values of 1 or -1, each right-aligned in 2 characters (so runs of spaces before the 1s);
+    - ``list_eval_partition.txt``: ``<file> <0|1|2>``, the splits interleaved (seeded order), ``n_train`` 0s,
+      ``n_val`` 1s, ``n_test`` 2s;
+    - ``identity_CelebA.txt`` (``<file> <identity>``), ``list_bbox_celeba.txt`` (count, ``image_id x_1 y_1 width
+      height``, rows) and ``list_landmarks_align_celeba.txt`` (count, the 10 coordinate names, rows), aligned with
+      runs of spaces.
+    """
+    rng = np.random.default_rng(0)
+    folder = Path(root) / "celeba"
+    (folder / "img_align_celeba").mkdir(parents=True, exist_ok=True)
+    n = n_train + n_val + n_test
+    files = [f"{i:06d}.jpg" for i in range(1, n + 1)]
+    for name in files:
+        pixels = rng.integers(0, 256, size=(218, 178, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / "img_align_celeba" / name, quality=95)
+
+    def rows(values: np.ndarray, width: int) -> str:
+        return "".join(f"{name} " + " ".join(f"{v:>{width}d}" for v in row) + "\n" for name, row in zip(files, values))
+
+    attrs = rng.choice([-1, 1], size=(n, len(CELEBA_ATTRIBUTES)))
+    (folder / "list_attr_celeba.txt").write_text(f"{n}\n" + " ".join(CELEBA_ATTRIBUTES) + " \n" + rows(attrs, 2))
+    partition = rng.permutation([0] * n_train + [1] * n_val + [2] * n_test)
+    (folder / "list_eval_partition.txt").write_text(rows(partition[:, None], 1))
+    (folder / "identity_CelebA.txt").write_text(rows(rng.integers(1, 10178, size=(n, 1)), 1))
+    bbox = np.concatenate([rng.integers(50, 120, size=(n, 2)), rng.integers(150, 300, size=(n, 2))], axis=1)
+    (folder / "list_bbox_celeba.txt").write_text(f"{n}\nimage_id x_1 y_1 width height\n" + rows(bbox, 4))
+    landmarks = rng.integers(60, 160, size=(n, 10))
+    names = "lefteye_x lefteye_y righteye_x righteye_y nose_x nose_y leftmouth_x leftmouth_y rightmouth_x rightmouth_y"
+    (folder / "list_landmarks_align_celeba.txt").write_text(f"{n}\n{names}\n" + rows(landmarks, 4))
+    return folder

@@ -308,7 +308,7 @@ def test_config_instantiates_with_every_constructor_argument(config: Path, tmp_p
     assert set(data) - {"_target_"} == parameters
     assert (data.batch_size, data.num_workers) == (64, 0)
 
-    cfg = OmegaConf.create({"paths": {"data_dir": str(tmp_path)}, "data": data})
+    cfg = OmegaConf.create({"paths": {"data_dir": str(tmp_path), "cache_dir": str(tmp_path / "cache")}, "data": data})
     if OmegaConf.is_missing(data, "root"):
         with pytest.raises(MissingMandatoryValue):
             instantiate(cfg.data)

@@ -121,17 +121,25 @@ class TorchvisionDataModule(GANDataModule):
         if self.download and self.missing_files():
             try:
                 with _socket_timeout(DOWNLOAD_TIMEOUT_S):
-                    self.dataset_class(str(self.root), train=True, download=True)
+                    self.fetch()
             except (OSError, RuntimeError) as error:
                 # The last line holds the cause (torchvision lists every mirror it tried above it).
                 reason = (str(error).strip().splitlines() or [type(error).__name__])[-1]
                 # `from None`: the message says all a user needs; the chained traceback would bury it.
                 raise self._not_found(f"the download failed ({reason})") from None
 
-    def build_splits(self) -> tuple[Dataset, Dataset]:
+    def fetch(self) -> None:
+        """Download the missing files (torchvision checks the archives' md5 sums)."""
+        self.dataset_class(str(self.root), train=True, download=True)
+
+    def require_files(self) -> None:
+        """Raise DatasetNotFoundError, naming every missing file, unless all of them are there."""
         if self.missing_files():
             why = "prepare_data() has not downloaded it yet" if self.download else "download=False"
             raise self._not_found(why)
+
+    def build_splits(self) -> tuple[Dataset, Dataset]:
+        self.require_files()
         transform = to_signed_unit(self.image_size, self.channels)
         train = self.dataset_class(str(self.root), train=True, transform=transform)
         test = self.dataset_class(str(self.root), train=False, transform=transform)
