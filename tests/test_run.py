@@ -17,7 +17,8 @@ import pytorch_lightning as pl
 import torch
 import yaml
 from conftest import NO_VALIDATION, RunResult, cli_env, run_src
-from fixtures import write_cifar10, write_corrupt_image, write_image_folder, write_mnist
+from fixtures import write_celeba, write_cifar10, write_corrupt_image, write_image_folder, write_mnist
+from fixtures_captions import caption_records, face2text_entries, write_captions_folder, write_face2text
 from PIL import Image
 
 
@@ -65,6 +66,27 @@ def _image_folder(tmp_path: Path) -> list[str]:
     return ["data=image_folder", f"data.root={tmp_path / 'images'}", "data.image_size=16", "data.val_size=4"]
 
 
+def _faces(tmp_path: Path) -> list[str]:
+    # Drawn and cached in the run's cache dir (paths.cache_dir): 16 to train, 2 batches of 8.
+    return ["data=faces", "data.image_size=32", "data.train_size=16", "data.val_size=4", "data.test_size=4"]
+
+
+def _celeba(tmp_path: Path) -> list[str]:
+    write_celeba(tmp_path / "data", n_train=16, n_val=4, n_test=2)
+    return ["data=celeba", f"paths.data_dir={tmp_path / 'data'}", "data.image_size=16", "data.val_size=4"]
+
+
+def _face2text(tmp_path: Path) -> list[str]:
+    write_face2text(tmp_path / "data", face2text_entries(24))
+    return ["data=face2text", f"paths.data_dir={tmp_path / 'data'}", "data.image_size=16", "data.val_size=4",
+            "data.test_size=4"]
+
+
+def _captions(tmp_path: Path) -> list[str]:
+    write_captions_folder(tmp_path / "captioned", caption_records(20))
+    return ["data=captions", f"data.root={tmp_path / 'captioned'}", "data.image_size=16", "data.val_size=4"]
+
+
 # name → (overrides writing its fixture, image shape, whether it has labels)
 DATASETS = {
     "digits": (_digits, (1, 32, 32), True),
@@ -72,6 +94,10 @@ DATASETS = {
     "fashion_mnist": (lambda p: _mnist(p, fashion=True), (1, 28, 28), True),
     "cifar10": (_cifar10, (3, 32, 32), True),
     "image_folder": (_image_folder, (3, 16, 16), False),
+    "faces": (_faces, (3, 32, 32), False),
+    "celeba": (_celeba, (3, 16, 16), False),
+    "face2text": (_face2text, (3, 16, 16), False),
+    "captions": (_captions, (3, 16, 16), False),
 }
 
 

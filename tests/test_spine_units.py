@@ -105,10 +105,16 @@ def test_compatible_data_passes(data_config_dir):
     check_compatible("infogan", "src.models.infogan.InfoGAN", "small_digits", ("image",), data_config_dir)
 
 
-def test_every_shipped_data_config_suits_infogan():
+TWO_DOMAIN_DATA = {"faces_unpaired", "faces_paired"}
+
+
+def test_shipped_data_configs_suit_the_models_that_need_their_kind():
     shipped = sorted(f.stem for f in (CONF / "data").glob("*.yaml"))
-    assert compatible_data(("image",), CONF / "data") == shipped
-    assert compatible_data(("unpaired",), CONF / "data") == []
+    assert TWO_DOMAIN_DATA <= set(shipped)
+    assert compatible_data(("image",), CONF / "data") == sorted(set(shipped) - TWO_DOMAIN_DATA)
+    assert compatible_data(("unpaired",), CONF / "data") == sorted(TWO_DOMAIN_DATA)
+    assert compatible_data(("paired",), CONF / "data") == ["faces_paired"]
+    assert "faces" in compatible_data(("captioned",), CONF / "data")
 
 
 # ----- W&B online or offline -------------------------------------------------------------------------------------
