@@ -9,7 +9,10 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
+from fixtures import write_celeba
+
 from src.data.base import GANDataModule
+from src.data.celeba import CelebADataModule
 from src.data.faces.attributes import ATTRIBUTES, Attribute
 from src.metrics import attribute_judge
 from src.metrics.attribute_judge import (
@@ -248,6 +251,18 @@ def test_binary_attributes_get_40_heads(tmp_path):
     predicted = judge.predict(Shapes(5, seed=4, extra=38).images)
     assert predicted.shape == (5, 40) and set(predicted.unique().tolist()) <= {0, 1}
     assert len(judge.record["val_accuracy"]) == 41
+
+
+def test_celeba_on_disk_gets_a_judge_of_its_40_attributes(tmp_path, trainings):
+    write_celeba(tmp_path / "data")
+    datamodule = CelebADataModule(root=str(tmp_path / "data"), image_size=32)
+    judge = load_judge(datamodule, tmp_path / "cache", CHEAP)
+    assert judge.names == tuple(datamodule.attribute_names) and len(judge.names) == 40
+    assert judge.record["n_train"] == 6 and judge.record["n_val"] == 3  # the official partition of the fixture
+    batch = next(iter(datamodule.val_dataloader()))
+    assert judge.predict(batch["image"]).shape == batch["attrs"].shape
+    load_judge(CelebADataModule(root=str(tmp_path / "data"), image_size=32), tmp_path / "cache", CHEAP)
+    assert len(trainings) == 1
 
 
 def test_a_datamodule_without_attributes_is_refused():

@@ -48,8 +48,9 @@ AttributeSpec = tuple[tuple[str, tuple[str, ...]], ...]
 @dataclass(frozen=True)
 class JudgeSettings:
     """How a judge is trained; all of it is part of the cache key. The defaults fit the procedural faces at 64×64
-    in about 10 minutes on 2 CPU cores, with every attribute above 0.99 on held-out faces
-    (experiments/results/faces_judge.json); 4 epochs left hair colour at 0.984, a net twice as wide cost 3× the time.
+    (20k faces) in 5 to 11 minutes on 2 shared CPU cores, with every attribute at 0.99 or more on held-out faces
+    (experiments/results/faces_judge.json). Measured on an earlier renderer: 4 epochs left hair colour at 0.984
+    (validation), and a net twice as wide (32 to 256) trained 3× slower.
 
     epochs, batch_size, lr, weight_decay: AdamW with a one-cycle learning-rate schedule peaking at ``lr``.
     max_shift: random translations of up to this fraction of the image side, per image (replicated border).
