@@ -10,11 +10,11 @@ from src.metrics.inception import (
     CONVERTED_WEIGHTS_NAME,
     build_inception,
     convert_torchscript_inception,
-    default_cache_dir,
     fid_helper_torchscript,
     resolve_inception_weights,
     torch_fidelity_weights_cache,
 )
+from src.utils.paths import default_cache_dir
 
 
 @pytest.fixture(scope="module")

@@ -30,10 +30,10 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from src.metrics.fid import images_to_uint8
-from src.metrics.inception import default_cache_dir
 from src.nets.attribute_classifier import AttributeClassifier
 from src.utils.atomic import save_atomically
 from src.utils.hashing import digest
+from src.utils.paths import cache_root
 
 #: Raise it whenever a change here or in AttributeClassifier could change the judge a training gives (a cache key).
 JUDGE_VERSION = 1
@@ -270,8 +270,7 @@ def judge_path(datamodule, cache_dir: str | os.PathLike | None = None,
 
 
 def _path_of(key: dict[str, Any], cache_dir: str | os.PathLike | None) -> Path:
-    root = Path(cache_dir if cache_dir is not None else default_cache_dir()).expanduser()
-    return root / "judges" / f"{digest(key)}.pt"
+    return cache_root(cache_dir) / "judges" / f"{digest(key)}.pt"
 
 
 def load_judge(datamodule, cache_dir: str | os.PathLike | None = None, settings: JudgeSettings = JudgeSettings(),

@@ -28,10 +28,10 @@ from src.metrics.inception import (
     CONVERTER_VERSION,
     FID_PREPROCESSING,
     build_inception,
-    default_cache_dir,
     save_atomically,
 )
 from src.utils.hashing import digest, file_digest
+from src.utils.paths import cache_root
 
 INCEPTION_FEATURES = 2048
 
@@ -217,7 +217,7 @@ def cached_features(cache_dir: str | os.PathLike | None, key_parts: dict, comput
     0's filesystem); on a miss every rank calls `compute_fn` (which may be a collective) and rank 0 writes.
     """
     full_key = feature_key(key_parts)
-    path = Path(cache_dir if cache_dir is not None else default_cache_dir()).expanduser() / "fid_features"
+    path = cache_root(cache_dir) / "fid_features"
     path = path / f"{digest(full_key)}.pt"
     features = _read_features(path) if is_writer else None
     if broadcast is not None:

@@ -35,6 +35,7 @@ from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, Basic
 from torchmetrics.image.fid import NoTrainInceptionV3
 
 from src.utils.atomic import save_atomically
+from src.utils.paths import cache_root
 
 #: Raise it whenever a change to the converter could change the weights it writes. Version 1 had no check.
 CONVERTER_VERSION = 2
@@ -58,11 +59,6 @@ _TORCHSCRIPT_FIELDS = tuple(_FIELD_MAP.values())
 #: wrong mapping (a swapped field, a missing batch-norm scale) moves them by O(0.1), so 1e-4 separates the two
 #: with a 50× margin over the measured error.
 CONVERSION_TOLERANCE = 1e-4
-
-
-def default_cache_dir() -> Path:
-    """ganzoo's cache directory: `$GANZOO_CACHE` if set, else `~/.cache/ganzoo`."""
-    return Path(os.environ.get("GANZOO_CACHE", Path.home() / ".cache" / "ganzoo")).expanduser()
 
 
 def torch_fidelity_weights_cache() -> Path:
@@ -187,7 +183,7 @@ def resolve_inception_weights(weights_path: str | os.PathLike | None = None,
     downloaded = torch_fidelity_weights_cache()
     if downloaded.is_file():
         return downloaded
-    converted = Path(cache_dir if cache_dir is not None else default_cache_dir()).expanduser() / CONVERTED_WEIGHTS_NAME
+    converted = cache_root(cache_dir) / CONVERTED_WEIGHTS_NAME
     if converted.is_file():
         return converted
     return convert_torchscript_inception(fid_helper_torchscript(), converted)

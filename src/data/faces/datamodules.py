@@ -247,10 +247,22 @@ class _TwoDomainFaces(GANDataModule):
 
     paired: ClassVar[bool]
 
-    def __init__(self, image_size: int, train_size: int, val_size: int, test_size: int,
-                 attribute_frequencies: Mapping | None, domain_attribute: str, cache_dir: str | Path | None,
-                 batch_size: int, num_workers: int, seed: int):
+    @checked
+    def __init__(
+        self,
+        image_size: FaceSide = 64,
+        train_size: TrainSize = 20000,
+        val_size: ValSize = 2000,
+        test_size: TestSize = 2000,
+        attribute_frequencies: Frequencies = None,
+        domain_attribute: DomainAttribute = "eyeglasses",
+        cache_dir: CacheDir = None,
+        batch_size: BatchSize = 64,
+        num_workers: NumWorkers = 0,
+        seed: int = 0,
+    ):
         super().__init__(batch_size=batch_size, num_workers=num_workers, val_size=val_size, seed=seed)
+        self.save_hyperparameters()
         self.domain_attribute = _check_domain(domain_attribute)
         self.faces = ProceduralFaces(image_size, {"train": train_size, "val": val_size, "test": test_size},
                                      attribute_frequencies, seed, cache_dir,
@@ -296,24 +308,6 @@ class FacesUnpairedDataModule(_TwoDomainFaces):
     kinds: ClassVar[tuple[str, ...]] = ("unpaired",)
     paired = False
 
-    @checked
-    def __init__(
-        self,
-        image_size: FaceSide = 64,
-        train_size: TrainSize = 20000,
-        val_size: ValSize = 2000,
-        test_size: TestSize = 2000,
-        attribute_frequencies: Frequencies = None,
-        domain_attribute: DomainAttribute = "eyeglasses",
-        cache_dir: CacheDir = None,
-        batch_size: BatchSize = 64,
-        num_workers: NumWorkers = 0,
-        seed: int = 0,
-    ):
-        super().__init__(image_size, train_size, val_size, test_size, attribute_frequencies, domain_attribute,
-                         cache_dir, batch_size, num_workers, seed)
-        self.save_hyperparameters()
-
     def domains(self, split: str) -> Dataset:
         arrays = self.faces.arrays(split)
         column = arrays["attrs"][:, NAMES.index(self.domain_attribute)]
@@ -340,24 +334,6 @@ class FacesPairedDataModule(_TwoDomainFaces):
     name = "faces_paired"
     kinds: ClassVar[tuple[str, ...]] = ("paired", "unpaired")
     paired = True
-
-    @checked
-    def __init__(
-        self,
-        image_size: FaceSide = 64,
-        train_size: TrainSize = 20000,
-        val_size: ValSize = 2000,
-        test_size: TestSize = 2000,
-        attribute_frequencies: Frequencies = None,
-        domain_attribute: DomainAttribute = "eyeglasses",
-        cache_dir: CacheDir = None,
-        batch_size: BatchSize = 64,
-        num_workers: NumWorkers = 0,
-        seed: int = 0,
-    ):
-        super().__init__(image_size, train_size, val_size, test_size, attribute_frequencies, domain_attribute,
-                         cache_dir, batch_size, num_workers, seed)
-        self.save_hyperparameters()
 
     def domains(self, split: str) -> Dataset:
         arrays = self.faces.arrays(split)

@@ -33,6 +33,7 @@ from src.data.faces.attributes import ATTRIBUTES, with_value
 from src.data.faces.render import render, sample_face
 from src.utils.errors import WriteError
 from src.utils.hashing import digest
+from src.utils.paths import cache_root
 
 #: Raise it whenever a change could alter the faces drawn for the same settings (drawing, sampling, storage).
 GENERATOR_VERSION = 3
@@ -40,11 +41,6 @@ GENERATOR_VERSION = 3
 CHUNK = 256
 #: What reading a damaged block raises: json and .npy header errors, truncated or missing files.
 UNREADABLE = (OSError, ValueError, EOFError)
-
-
-def default_cache_dir() -> Path:
-    """ganzoo's cache directory: ``$GANZOO_CACHE`` if set, else ``~/.cache/ganzoo`` (as for the FID features)."""
-    return Path(os.environ.get("GANZOO_CACHE", Path.home() / ".cache" / "ganzoo")).expanduser()
 
 
 @dataclass(frozen=True)
@@ -126,9 +122,8 @@ def load(place: Path, block: FaceBlock) -> dict[str, np.ndarray]:
 
 
 def folder(block: FaceBlock, cache_dir: str | os.PathLike | None = None) -> Path:
-    """``<cache_dir>/faces/<key>``; ``cache_dir`` defaults to :func:`default_cache_dir`."""
-    root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    return root / "faces" / block.key
+    """``<cache_dir>/faces/<key>``; ``cache_dir`` defaults to ``$GANZOO_CACHE`` or ``~/.cache/ganzoo``."""
+    return cache_root(cache_dir) / "faces" / block.key
 
 
 def read(block: FaceBlock, cache_dir: str | os.PathLike | None = None) -> dict[str, np.ndarray] | None:
@@ -143,7 +138,7 @@ def faces(block: FaceBlock, cache_dir: str | os.PathLike | None = None,
           processes: int | None = None) -> dict[str, np.ndarray]:
     """The block's arrays: read from the cache, else drawn (with a progress bar) and cached first.
 
-    ``cache_dir``: default :func:`default_cache_dir`. ``processes``: drawing processes, default
+    ``cache_dir``: default ``$GANZOO_CACHE`` or ``~/.cache/ganzoo``. ``processes``: drawing processes, default
     :func:`default_processes`.
     """
     place = folder(block, cache_dir)
