@@ -350,11 +350,16 @@ def test_feature_cache_key_holds_the_fid_path_and_needs_the_weights(tmp_path, mo
         cached_features(tmp_path, {"dataset": "digits"}, lambda: torch.zeros(4, 3))
 
 
-def test_unreadable_cached_features_are_computed_again(tmp_path):
+@pytest.mark.parametrize("damage", ["garbage", "empty", "first_half", "last_bytes_cut"])
+def test_unreadable_cached_features_are_computed_again(tmp_path, damage):
     key = {"dataset": "digits", "weights": "w1"}
-    cached_features(tmp_path, key, lambda: torch.zeros(4, 3))
+    cached_features(tmp_path, key, lambda: torch.zeros(512, 3))
     (stored,) = (tmp_path / "fid_features").iterdir()
-    stored.write_bytes(b"not a torch file")  # e.g. a disk error: rank 0 must not raise alone (see below)
+    whole = stored.read_bytes()
+    # e.g. a disk error or a copy cut short: rank 0 must not raise alone (see below). torch.load raises a different
+    # exception for each: RuntimeError (not a zip, no central directory), EOFError (empty), OSError (cut in half).
+    stored.write_bytes({"garbage": b"not a torch file", "empty": b"", "first_half": whole[: len(whole) // 2],
+                        "last_bytes_cut": whole[:-10]}[damage])
     with pytest.warns(UserWarning, match="unreadable"):
         assert cached_features(tmp_path, key, lambda: torch.ones(4, 3)).eq(1).all()
     assert cached_features(tmp_path, key, lambda: torch.full((4, 3), 2.0)).eq(1).all()  # rewritten

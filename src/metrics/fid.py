@@ -235,7 +235,7 @@ def _read_features(path: Path) -> Tensor | None:
         return None
     try:
         return torch.load(path, map_location="cpu", weights_only=True)["features"]
-    except (RuntimeError, EOFError, KeyError, pickle.UnpicklingError) as error:
+    except (OSError, RuntimeError, EOFError, KeyError, pickle.UnpicklingError) as error:
         # Raising here, on rank 0 alone, would leave the other ranks waiting in the broadcast.
         warnings.warn(f"Cached FID features {path} are unreadable ({type(error).__name__}); computing them again.",
                       stacklevel=3)
