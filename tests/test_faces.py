@@ -206,10 +206,24 @@ def test_unpaired_training_pairs_are_drawn_per_access_and_held_out_ones_are_fixe
     assert all(torch.equal(b, train[0]["b"]) for b in first)
     assert all(torch.equal(train[i]["a"], train.a[i % len(train.a)]["image"]) for i in range(len(train)))
     for i in range(len(val)):
-        assert torch.equal(val[i]["a"], val.a[i % len(val.a)]["image"])
-        assert torch.equal(val[i]["b"], val.b[i % len(val.b)]["image"])
-    reference = ImagesOf(dm.eval_subset("val", 4), "b")
-    assert len(reference) == 4 and reference[0]["image"].shape == (3, 32, 32)
+        assert torch.equal(val[i]["a"], val.a[i]["image"])
+        assert torch.equal(val[i]["b"], val.b[i]["image"])
+    reference = ImagesOf(dm.eval_subset("val", 2), "b")
+    assert len(reference) == 2 and reference[0]["image"].shape == (3, 32, 32)
+
+
+def test_held_out_domains_of_unequal_size_repeat_no_face(tmp_path: Path):
+    # Hats are rare: the held-out B domain is smaller than A. An evaluation (FID's reference set of B, the B images
+    # translated to A) must not count one B face twice.
+    dm = _ready(FacesUnpairedDataModule(**{**TINY, "test_size": 40}, domain_attribute="hat",
+                                        attribute_frequencies={"hat": {"yes": 0.25}}, cache_dir=str(tmp_path)))
+    test = dm.split("test")
+    assert 0 < len(test.b) < len(test.a) and len(test) == len(test.b)
+    for domain in ("a", "b"):
+        images = [item["image"] for item in ImagesOf(dm.eval_subset("test", 500), domain)]
+        assert len({image.numpy().tobytes() for image in images}) == len(images) == len(test.b)
+    with pytest.raises(IndexError):
+        test[len(test)]
 
 
 def test_a_domain_attribute_must_be_binary(tmp_path: Path):

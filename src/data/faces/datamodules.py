@@ -93,8 +93,10 @@ class FaceImages(Dataset):
 class TwoDomains(Dataset):
     """``{"a", "b", "attrs_a", "attrs_b"}`` items from the faces of domain A and of domain B.
 
-    Item ``i`` holds A face ``i mod |A|`` and B face ``i mod |B|``, or with ``random_b`` a B face drawn per access
-    from the global torch RNG (training; in DataLoader workers, their seeded streams). Length max(|A|, |B|).
+    Training (``random_b``): item ``i`` holds A face ``i mod |A|`` and a B face drawn per access from the global
+    torch RNG (in DataLoader workers, their seeded streams); length max(|A|, |B|), so an epoch shows every face of
+    the larger domain. Held-out splits: item ``i`` holds A face ``i`` and B face ``i``; length min(|A|, |B|), so no
+    face appears twice in an evaluation (FID's reference set of a domain, the inputs translated each way).
     """
 
     def __init__(self, a: FaceImages, b: FaceImages, random_b: bool):
@@ -103,10 +105,12 @@ class TwoDomains(Dataset):
         self.a, self.b, self.random_b = a, b, random_b
 
     def __len__(self) -> int:
-        return max(len(self.a), len(self.b))
+        return max(len(self.a), len(self.b)) if self.random_b else min(len(self.a), len(self.b))
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        j = int(torch.randint(len(self.b), ())) if self.random_b else index % len(self.b)
+        if not self.random_b and index >= len(self):
+            raise IndexError(f"item {index} of {len(self)}")
+        j = int(torch.randint(len(self.b), ())) if self.random_b else index
         a, b = self.a[index % len(self.a)], self.b[j]
         return {"a": a["image"], "b": b["image"], "attrs_a": a["attrs"], "attrs_b": b["attrs"]}
 
