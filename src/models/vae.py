@@ -39,6 +39,11 @@ class GaussianAutoencoder(AutoencodingModule):
     def code_of(self, encoded: tuple[Tensor, Tensor]) -> Tensor:
         return encoded[0]  # the posterior mean μ
 
+    def sample_noise(self, n: int) -> tuple[Tensor, Tensor]:
+        """This batch's randomness, from the training RNG: (ε for the posterior draws, Z_p for prior samples)."""
+        return (torch.randn(n, self.latent_dim, device=self.device),
+                torch.randn(n, self.latent_dim, device=self.device))
+
     def posterior_sample(self, mu: Tensor, log_var: Tensor, eps: Tensor) -> Tensor:
         """z = μ + σ ⊙ ε: the reparameterised draw from q(z|x), differentiable in μ and log σ²."""
         return mu + (0.5 * log_var).exp() * eps
@@ -60,7 +65,7 @@ class VAE(GaussianAutoencoder):
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         real = batch["image"]
         mu, log_var = self.encoder(real)
-        z = self.posterior_sample(mu, log_var, torch.randn_like(mu))
+        z = self.posterior_sample(mu, log_var, self.sample_noise(real.shape[0])[0])
         kl = kl_to_standard_normal(mu, log_var)
         pixel = fixed_gaussian_nll(self.decoder(z), real, self.hparams.pixel_sigma)
         loss = kl + pixel

@@ -116,11 +116,6 @@ class VAEGAN(GaussianAutoencoder):
                 "g": self.optimizer_g(self.decoder.parameters()),
                 "d": self.optimizer_d(self.discriminator.parameters())}
 
-    def sample_noise(self, n: int) -> tuple[Tensor, Tensor]:
-        """This batch's randomness, from the training RNG: (ε for the posterior draws, Z_p for the prior samples)."""
-        return (torch.randn(n, self.latent_dim, device=self.device),
-                torch.randn(n, self.latent_dim, device=self.device))
-
     def _finite(self, name: str, loss: Tensor) -> Tensor:
         self.check_finite({name: loss})
         return loss
