@@ -74,6 +74,17 @@ def overrides(*layers: dict[str, str] | Iterable[str]) -> list[str]:
     return [f"{key}={value}" for key, value in merged.values()]
 
 
+def group_option(group: str, option: str) -> list[str]:
+    """The overrides that choose ``option`` of ``group``; a recipe (conf/recipe/<model>_<data>.yaml) comes with its
+    model and data, since it tunes that model's keys (another model's node would not take them)."""
+    if group != "recipe":
+        return [f"{group}={option}"]
+    models = sorted((f.stem for f in (CONF / "model").glob("*.yaml")), key=len, reverse=True)
+    model = next((m for m in models if option.startswith(f"{m}_")), None)
+    pair = [f"model={model}", f"data={option[len(model) + 1:]}"] if model else []
+    return [f"{group}={option}", *pair]
+
+
 @dataclass
 class RunResult:
     returncode: int
