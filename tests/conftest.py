@@ -74,6 +74,17 @@ def overrides(*layers: dict[str, str] | Iterable[str]) -> list[str]:
     return [f"{key}={value}" for key, value in merged.values()]
 
 
+def group_option(group: str, option: str) -> list[str]:
+    """The overrides that choose ``option`` of ``group``; a recipe (conf/recipe/<model>_<data>.yaml) comes with its
+    model and data, since it tunes that model's keys (another model's node would not take them)."""
+    if group != "recipe":
+        return [f"{group}={option}"]
+    models = sorted((f.stem for f in (CONF / "model").glob("*.yaml")), key=len, reverse=True)
+    model = next((m for m in models if option.startswith(f"{m}_")), None)
+    pair = [f"model={model}", f"data={option[len(model) + 1:]}"] if model else []
+    return [f"{group}={option}", *pair]
+
+
 @dataclass
 class RunResult:
     returncode: int
@@ -168,7 +179,8 @@ def hydra_config():
 
 @pytest.fixture
 def run_in_process(tmp_path, cache_dir, hydra_config, monkeypatch) -> Iterator[Callable[..., tuple[dict, dict]]]:
-    """``run_in_process(*layers, output_dir=None)``: ``src.run.train`` on the tiny config merged with ``layers``;
+    """``run_in_process(*layers, output_dir=None, tiny=True)``: ``src.run.train`` on the tiny config (unless
+    ``tiny=False``) merged with ``layers``;
     returns what ``train`` returns (final metrics, built objects). HOME is tmp_path, W&B sees no key."""
     for name in [*_SCRUBBED_ENV, *(k for k in os.environ if k.startswith(_SCRUBBED_PREFIX))]:
         monkeypatch.delenv(name, raising=False)
@@ -176,11 +188,11 @@ def run_in_process(tmp_path, cache_dir, hydra_config, monkeypatch) -> Iterator[C
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # see SINGLE_THREAD
 
-    def run(*layers, output_dir: Path | None = None):
+    def run(*layers, output_dir: Path | None = None, tiny: bool = True):
         from src.run import train
 
         output_dir = Path(output_dir or tmp_path / "run")
-        cfg = hydra_config(TINY, {"paths.cache_dir": str(cache_dir)}, *layers, output_dir=output_dir)
+        cfg = hydra_config(TINY if tiny else {}, {"paths.cache_dir": str(cache_dir)}, *layers, output_dir=output_dir)
         return train(cfg)
 
     yield run

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import CONF, compose_config
+from conftest import CONF, compose_config, group_option
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from hydra.utils import instantiate
@@ -62,7 +62,7 @@ def _build(cfg: DictConfig, tmp_path: Path) -> dict:
 
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_every_option_of_every_group_composes_and_builds(group, option, compose, tmp_path):
-    cfg = compose([f"{group}={option}"])
+    cfg = compose(group_option(group, option))
     assert HydraConfig.get().runtime.choices[group] == option
     built = _build(cfg, tmp_path)
     if group == "trainer":

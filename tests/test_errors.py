@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Optional
 
 import pytest
 import torch
-from conftest import CONF, ROOT
+from conftest import CONF, ROOT, group_option
 from fixtures import write_image_folder
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
@@ -217,7 +217,7 @@ GROUP_OPTIONS = [(g.name, f.stem) for g in sorted(CONF.iterdir()) if g.is_dir() 
 @pytest.mark.parametrize(("group", "option"), GROUP_OPTIONS, ids=[f"{g}={o}" for g, o in GROUP_OPTIONS])
 def test_every_shipped_config_passes_the_check(group, option, hydra_config, tmp_path):
     cfg = hydra_config([f"{group}={option}", f"data.root={tmp_path}"] if option in ("image_folder", "captions") else
-                       [f"{group}={option}"], output_dir=tmp_path / "run")
+                       group_option(group, option), output_dir=tmp_path / "run")
     check_config(cfg, HydraConfig.get().runtime.choices)
 
 

@@ -122,13 +122,20 @@ class GANModule(pl.LightningModule, ABC):
                                   f"(schedules counted in images seen), got {type(scheduler).__name__}.")
         return list(optimizers.values()), schedulers
 
-    def step(self, optimizer: torch.optim.Optimizer, loss: Tensor) -> None:
-        """One optimizer step on ``loss``, gradients confined to that optimizer's parameters."""
+    def step(self, optimizer: torch.optim.Optimizer, loss: Tensor | Callable[[], Tensor]) -> Tensor:
+        """One optimizer step on ``loss``, gradients confined to that optimizer's parameters; returns the loss.
+
+        ``loss`` may be a function that computes it: it then runs while the optimizer is toggled, so only this
+        optimizer's parameters record gradients (no other net's ``.grad`` is filled by this backward).
+        """
         self.toggle_optimizer(optimizer)
+        if callable(loss):
+            loss = loss()
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         optimizer.step()
         self.untoggle_optimizer(optimizer)
+        return loss
 
     @staticmethod
     def batch_size_of(batch: Mapping[str, Any]) -> int:

@@ -32,3 +32,23 @@ def r1_penalty(real_logits: Tensor, real_images: Tensor) -> Tensor:
     """
     (grad,) = torch.autograd.grad(real_logits.float().sum(), real_images, create_graph=True)
     return grad.pow(2).flatten(1).sum(1).mean()
+
+
+def kl_to_standard_normal(mu: Tensor, log_var: Tensor) -> Tensor:
+    """KL(N(μ, diag σ²) ‖ N(0, I)) = −½ Σ (1 + log σ² − μ² − σ²): summed over the N×M code dims, mean over N
+    (the VAE's L_prior)."""
+    return (-0.5 * (1 + log_var - mu.pow(2) - log_var.exp())).sum(dim=1).mean()
+
+
+def fixed_gaussian_nll(prediction: Tensor, target: Tensor, sigma: float = 1.0) -> Tensor:
+    """−log N(target; prediction, σ² I) without its constant (½·log 2πσ² per dim): ½ Σ ((prediction − target) / σ)²,
+    summed over every dim but the first, mean over N. With σ = 1 it is half the squared error: VAE-GAN's L_llike on
+    the discriminator's features, or a VAE's pixel likelihood."""
+    return (0.5 * ((prediction - target) / sigma).pow(2)).flatten(1).sum(dim=1).mean()
+
+
+def cross_entropy_to(logits: Tensor, target_class: int) -> Tensor:
+    """Cross-entropy of N×K logits against one class for every sample, batch mean (the three-class discriminator's
+    loss for a set that is all real, all reconstructions or all prior samples)."""
+    return F.cross_entropy(logits, torch.full((logits.shape[0],), target_class, dtype=torch.long,
+                                              device=logits.device))

@@ -1,0 +1,161 @@
+"""VAE-GAN (Larsen et al. 2016, "Autoencoding beyond pixels using a learned similarity metric", Algorithm 1).
+
+Names (paper → here): Enc → ``encoder`` (μ, log σ²), Dec → ``decoder`` (also the GAN's generator), Dis →
+``discriminator``, Dis_l(x) → the features D returns beside its logits (4th conv layer, before its BN).
+Per batch X of real images (N×C×H×W in [-1, 1]), with ε, Z_p ~ N(0, I) (N×latent_dim):
+
+    Z = μ(X) + σ(X) ⊙ ε,   X̃ = Dec(Z),   X_p = Dec(Z_p)
+    L_prior = KL(q(Z|X) ‖ N(0, I))                                  (sum over code dims, batch mean)
+    L_llike = −log N(Dis_l(X); Dis_l(X̃), I) = ½ ‖Dis_l(X̃) − Dis_l(X)‖²   (σ = 1; sum over C·H·W of the features,
+                                                                     batch mean, the constant dropped)
+    Enc ← ∇(L_prior + L_llike)                                      no GAN gradient reaches the encoder
+    Dec ← ∇(γ·L_llike + L_GAN^Dec)                                  γ: the paper's convention (Alg. 1), the weight
+                                                                     on L_llike in the decoder's loss
+    Dis ← ∇ L_GAN^Dis                                               GAN loss only: L_llike never trains D
+
+``discriminator_mode`` (``binary`` | ``three_class``) picks the GAN losses:
+- binary (the paper): L_GAN^Dis = BCE(D(X), real) + BCE(D(X̃), fake) + BCE(D(X_p), fake);
+  L_GAN^Dec = BCE(D(X̃), real) + BCE(D(X_p), real), the non-saturating form of −L_GAN.
+- three_class (the lecture's variant): D's 3 logits are real / reconstruction / prior sample; L_GAN^Dis =
+  CE(D(X), real) + CE(D(X̃), reconstruction) + CE(D(X_p), prior); L_GAN^Dec = CE(D(X̃), real) + CE(D(X_p), real).
+
+On γ: the reference code (andersbll/autoencoding_beyond_pixels `model/aegan.py`) scales the decoder's gradients as
+w·∇L_llike − (1 − w)·∇L_GAN with w = ``recon_vs_gan_weight`` = 1e-5 for CelebA, so its weight sits on the
+reconstruction term as in Algorithm 1 (not the other way); (1 − w) ≈ 1 is left out here. Its losses, like ours, are
+per-image sums of ½·squared feature error, so γ carries over. Also from that code, not taken: real-vs-generated
+weights in D's loss (0.66) and the optional equilibrium gating (skip D's or Dec's update by a margin).
+
+Every update uses the quantities of this batch computed before any of the three nets moved (as Algorithm 1, which
+takes all gradients from one forward pass): the encoder step first (its forward toggled to the encoder, so no other
+net records gradients), then the decoder step from the same Z (detached) and Z_p, then the D step on the same X̃ and
+X_p (detached). D sees real images, reconstructions and prior samples each as its own batch (batch-norm statistics
+per set, DCGAN's practice). Three RMSProp optimizers, ``e``, ``g`` (the decoder) and ``d`` (lr 3e-4, the paper).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Annotated, Literal
+
+import torch
+from torch import Tensor
+
+from src.models.autoencoding import GridColumns
+from src.models.vae import GaussianAutoencoder
+from src.nets.conv import ConvDecoder, LatentDim
+from src.nets.losses import bce_fake, bce_real, cross_entropy_to, fixed_gaussian_nll, kl_to_standard_normal
+from src.nets.vaegan import GaussianEncoder, VAEGANDiscriminator
+from src.utils.arguments import Meaning, checked
+
+#: The three-class discriminator's classes.
+REAL, RECONSTRUCTION, PRIOR = 0, 1, 2
+
+
+def _binary_d(real: Tensor, reconstruction: Tensor, prior: Tensor) -> Tensor:
+    return bce_real(real) + bce_fake(reconstruction) + bce_fake(prior)
+
+
+def _binary_g(reconstruction: Tensor, prior: Tensor) -> Tensor:
+    return bce_real(reconstruction) + bce_real(prior)
+
+
+def _three_class_d(real: Tensor, reconstruction: Tensor, prior: Tensor) -> Tensor:
+    return (cross_entropy_to(real, REAL) + cross_entropy_to(reconstruction, RECONSTRUCTION)
+            + cross_entropy_to(prior, PRIOR))
+
+
+def _three_class_g(reconstruction: Tensor, prior: Tensor) -> Tensor:
+    return cross_entropy_to(reconstruction, REAL) + cross_entropy_to(prior, REAL)
+
+
+@dataclass(frozen=True)
+class AdversarialLosses:
+    """One discriminator mode: D's number of logits, D's loss of (real, reconstruction, prior-sample) logits and the
+    decoder's loss of (reconstruction, prior-sample) logits."""
+
+    n_classes: int
+    discriminator: Callable[[Tensor, Tensor, Tensor], Tensor]
+    decoder: Callable[[Tensor, Tensor], Tensor]
+
+
+DISCRIMINATOR_MODES = {
+    "binary": AdversarialLosses(1, _binary_d, _binary_g),
+    "three_class": AdversarialLosses(3, _three_class_d, _three_class_g),
+}
+DiscriminatorMode = Annotated[Literal["binary", "three_class"],
+                              Meaning("the discriminator: real vs generated, or real / reconstruction / prior sample")]
+
+
+class VAEGAN(GaussianAutoencoder):
+    """Args:
+        encoder, decoder: Enc and Dec (:class:`~src.nets.vaegan.GaussianEncoder`, :class:`~src.nets.conv.ConvDecoder`).
+        discriminator: a factory ``n_classes → VAEGANDiscriminator`` (a ``_partial_`` config): the mode sets n_classes.
+        optimizer_e, optimizer_g, optimizer_d: ``_partial_`` optimizers of Enc, Dec and Dis.
+        gamma: γ, the weight of L_llike in the decoder's loss (paper convention, see the module docstring).
+        discriminator_mode: ``binary`` or ``three_class``.
+    """
+
+    @checked
+    def __init__(self, encoder: GaussianEncoder, decoder: ConvDecoder, discriminator: partial,
+                 optimizer_e: partial, optimizer_g: partial, optimizer_d: partial, latent_dim: LatentDim,
+                 gamma: Annotated[float, Meaning("γ, the weight of the feature reconstruction in the decoder's loss",
+                                                 at_least=0)] = 1e-5,
+                 discriminator_mode: DiscriminatorMode = "binary", grid_columns: GridColumns = 8,
+                 ema_decay: float | None = None, schedulers: dict | None = None):
+        super().__init__(encoder, decoder, latent_dim, grid_columns, ema_decay, schedulers)
+        self.save_hyperparameters(ignore=["encoder", "decoder", "discriminator", "optimizer_e", "optimizer_g",
+                                          "optimizer_d", "schedulers"])
+        self.adversarial = DISCRIMINATOR_MODES[discriminator_mode]
+        self.discriminator: VAEGANDiscriminator = discriminator(n_classes=self.adversarial.n_classes)
+        self.optimizer_e, self.optimizer_g, self.optimizer_d = optimizer_e, optimizer_g, optimizer_d
+        self.register_grid_latents()
+
+    def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"e": self.optimizer_e(self.encoder.parameters()),
+                "g": self.optimizer_g(self.decoder.parameters()),
+                "d": self.optimizer_d(self.discriminator.parameters())}
+
+    def _finite(self, name: str, loss: Tensor) -> Tensor:
+        self.check_finite({name: loss})
+        return loss
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        optimizer_e, optimizer_g, optimizer_d = self.optimizers()
+        real = batch["image"]
+        eps, z_prior = self.sample_noise(real.shape[0])
+        saved: dict[str, Tensor] = {}
+
+        def encoder_loss() -> Tensor:
+            mu, log_var = self.encoder(real)
+            z = self.posterior_sample(mu, log_var, eps)
+            _, real_features = self.discriminator(real)
+            _, recon_features = self.discriminator(self.decoder(z))
+            saved.update(z=z.detach(), real_features=real_features.detach(),
+                         kl=kl_to_standard_normal(mu, log_var), llike=fixed_gaussian_nll(recon_features, real_features))
+            return self._finite("loss_e", saved["kl"] + saved["llike"])
+
+        def decoder_loss() -> Tensor:
+            reconstruction, prior = self.decoder(saved["z"]), self.decoder(z_prior)
+            recon_logits, recon_features = self.discriminator(reconstruction)
+            prior_logits, _ = self.discriminator(prior)
+            saved.update(reconstruction=reconstruction.detach(), prior=prior.detach(),
+                         gan_g=self.adversarial.decoder(recon_logits, prior_logits))
+            llike = fixed_gaussian_nll(recon_features, saved["real_features"])
+            return self._finite("loss_g", self.hparams.gamma * llike + saved["gan_g"])
+
+        def discriminator_loss() -> Tensor:
+            real_logits, _ = self.discriminator(real)
+            recon_logits, _ = self.discriminator(saved["reconstruction"])
+            prior_logits, _ = self.discriminator(saved["prior"])
+            saved["real_logits"] = real_logits.detach()
+            return self._finite("loss_d", self.adversarial.discriminator(real_logits, recon_logits, prior_logits))
+
+        loss_e = self.step(optimizer_e, encoder_loss)
+        loss_g = self.step(optimizer_g, decoder_loss)
+        loss_d = self.step(optimizer_d, discriminator_loss)
+        self.log_dict({
+            "train/loss_e": loss_e.detach(), "train/loss_g": loss_g.detach(), "train/loss_d": loss_d.detach(),
+            "train/kl": saved["kl"].detach(), "train/llike": saved["llike"].detach(),
+            "train/gan_g": saved["gan_g"].detach(),
+        })
