@@ -39,6 +39,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     with open_dict(cfg):  # what the nets size themselves from; kept in the saved config for sampling later
         cfg.dataset = {"name": datamodule.name, "kind": datamodule.kind,
                        "image_shape": list(datamodule.image_shape), "num_classes": datamodule.num_classes}
+        if "captioned" in datamodule.kinds:  # what text models size themselves from (and sampling tokenizes with)
+            cfg.dataset.update(vocabulary=datamodule.vocabulary.words, vocab_size=len(datamodule.vocabulary),
+                               max_caption_length=datamodule.max_caption_length)
     output_dir.mkdir(parents=True, exist_ok=True)
     # The run's record; ConfigInCheckpoint reads it back into every checkpoint.
     OmegaConf.save(cfg, output_dir / "config_resolved.yaml", resolve=True)

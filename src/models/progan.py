@@ -123,8 +123,10 @@ class ProGAN(GANModule):
         n = self.batch_size_of(batch)
         return {"z": torch.randn(n, self.hparams.latent_dim, device=self.device, generator=generator)}
 
-    def make_fakes(self, inputs: dict[str, Tensor], phase: Phase, net: torch.nn.Module) -> tuple[Tensor, dict]:
-        """(fakes N×C×R×R, what the critic and the extra losses need) by ``net`` at ``phase``."""
+    def make_fakes(self, inputs: dict[str, Tensor], phase: Phase, net: torch.nn.Module,
+                   generator: torch.Generator | None = None) -> tuple[Tensor, dict]:
+        """(fakes N×C×R×R, what the critic and the extra losses need) by ``net`` at ``phase``; any randomness inside
+        the net from ``generator`` (default: the training RNG)."""
         return net(inputs["z"], phase.stage, phase.alpha), {}
 
     def critic(self, images: Tensor, phase: Phase, extras: dict) -> Tensor:
