@@ -25,6 +25,18 @@ from src.utils.resume import resolve_ckpt_path
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
+def dataset_info(datamodule, with_text: bool | None = None) -> dict[str, Any]:
+    """What the nets size themselves from (``cfg.dataset``); for captioned data (``with_text``, default: whenever the
+    data is captioned) also the vocabulary (text models size their embedding from it, and sampling tokenizes typed
+    captions with it) and the caption length, read from the training captions."""
+    info = {"name": datamodule.name, "kind": datamodule.kind, "image_shape": list(datamodule.image_shape),
+            "num_classes": datamodule.num_classes}
+    if "captioned" in datamodule.kinds if with_text is None else with_text:
+        info.update(vocabulary=datamodule.vocabulary.words, vocab_size=len(datamodule.vocabulary),
+                    max_caption_length=datamodule.max_caption_length)
+    return info
+
+
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Build data, model, callbacks, loggers and trainer from ``cfg``; fit. Returns (final metrics, objects)."""
     choices = HydraConfig.get().runtime.choices
@@ -37,8 +49,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     datamodule = instantiate(cfg.data)
     check_compatible(choices.model, cfg.model._target_, choices.data, datamodule.kinds, CONFIG_DIR / "data")
     with open_dict(cfg):  # what the nets size themselves from; kept in the saved config for sampling later
-        cfg.dataset = {"name": datamodule.name, "kind": datamodule.kind,
-                       "image_shape": list(datamodule.image_shape), "num_classes": datamodule.num_classes}
+        cfg.dataset = dataset_info(datamodule)
     output_dir.mkdir(parents=True, exist_ok=True)
     # The run's record; ConfigInCheckpoint reads it back into every checkpoint.
     OmegaConf.save(cfg, output_dir / "config_resolved.yaml", resolve=True)

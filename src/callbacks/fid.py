@@ -13,7 +13,8 @@ and FID under DDP equals FID in one process. Every rank evaluates rank 0's buffe
 which drift apart per rank when they are not synchronised).
 
 Real images: each rank extracts features for its share of a stream's real reference set (a fixed subset of a split,
-``GANDataModule.eval_subset``), once per dataset, split, domain, resolution and sample count, then cached on disk;
+``GANDataModule.eval_subset``, average-pooled to the set's ``size`` when it names one), once per dataset, split,
+domain, resolution, size and sample count, then cached on disk;
 torchmetrics sums the statistics across ranks.
 """
 from __future__ import annotations
@@ -153,7 +154,9 @@ class FIDCallback(pl.Callback):
                 "n": n,
                 "weights": weights_identity(self._weights),
             }
-            reference = ImagesOf(datamodule.eval_subset(real.split, n), real.domain or "image")
+            if real.size is not None:  # only then: the keys of full-size sets stay what they were
+                key["size"] = real.size
+            reference = ImagesOf(datamodule.eval_subset(real.split, n), real.domain or "image", size=real.size)
             # Rank 0 decides hit or miss and hands the features to every rank (ranks need not share a disk).
             self._real[real] = cached_features(self.cache_dir, key, lambda: self._extract_sharded(trainer, reference),
                                                broadcast=lambda obj: trainer.strategy.broadcast(obj, src=0),

@@ -7,7 +7,9 @@ import pytorch_lightning as pl
 from pytorch_lightning.loggers import Logger, TensorBoardLogger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 from torch import Tensor
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import save_image
+
+from src.utils.image_grid import image_grid
 
 
 def logging_step(trainer: pl.Trainer) -> int:
@@ -29,7 +31,8 @@ def log_image(logger: Logger, key: str, grid: Tensor, step: int) -> None:
 
 class SampleGrids(pl.Callback):
     """Writes each of the model's ``visualizations()`` as ``<dirpath>/<name>_epoch<E>.png`` (and
-    ``<name>_last.png``, always the newest) and logs it under ``samples/<name>``."""
+    ``<name>_last.png``, always the newest) and logs it under ``samples/<name>``. A visualization is
+    ``(images, per_row)`` or ``(images, per_row, labels)`` with a line of text per row, printed under it."""
 
     def __init__(self, dirpath: str | Path):
         self.dirpath = Path(dirpath)
@@ -40,8 +43,8 @@ class SampleGrids(pl.Callback):
         if trainer.sanity_checking:
             return
         self.dirpath.mkdir(parents=True, exist_ok=True)
-        for name, (images, per_row) in pl_module.visualizations().items():
-            grid = make_grid(images.detach().float().cpu(), nrow=per_row, normalize=True, value_range=(-1, 1))
+        for name, (images, per_row, *labels) in pl_module.visualizations().items():
+            grid = image_grid(images, per_row, *labels)  # labels: one line of text per row (T2F's captions)
             path = self.dirpath / f"{name}_epoch{trainer.current_epoch:04d}.png"
             save_image(grid, path)
             save_image(grid, self.dirpath / f"{name}_last.png")

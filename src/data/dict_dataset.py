@@ -30,13 +30,17 @@ class DictDataset(Dataset):
 
 class ImagesOf(Dataset):
     """The images of one key of a batch-dict dataset, as ``{"image": ...}`` items (e.g. domain ``"b"`` of
-    two-domain data, for FID's real reference set)."""
+    two-domain data, for FID's real reference set); with ``size``, average-pooled to size×size (ProGAN's
+    downsampling of real images to the current resolution; the side must be a multiple of ``size``)."""
 
-    def __init__(self, items: Dataset, key: str = "image"):
-        self.items, self.key = items, key
+    def __init__(self, items: Dataset, key: str = "image", size: int | None = None):
+        self.items, self.key, self.size = items, key, size
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return {"image": self.items[index][self.key]}
+        image = self.items[index][self.key]
+        if self.size is not None and image.shape[-1] != self.size:
+            image = torch.nn.functional.avg_pool2d(image, image.shape[-1] // self.size)
+        return {"image": image}

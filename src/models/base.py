@@ -28,10 +28,12 @@ __all__ = ["EvalStream", "GANModule", "NonFiniteLossError", "RealSet"]
 @dataclass(frozen=True)
 class RealSet:
     """A set of images of the DataModule: a split (``"train"``, ``"val"``, ``"test"`` where the data has one)
-    and, for two-domain data, a domain (``"a"`` or ``"b"``; ``None``: the ``"image"`` key)."""
+    and, for two-domain data, a domain (``"a"`` or ``"b"``; ``None``: the ``"image"`` key); ``size``: the images
+    average-pooled to size×size (a growing model's current resolution), ``None``: as the data gives them."""
 
     split: str = "train"
     domain: str | None = None
+    size: int | None = None
 
 
 @dataclass(frozen=True)

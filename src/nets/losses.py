@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -52,3 +53,71 @@ def cross_entropy_to(logits: Tensor, target_class: int) -> Tensor:
     loss for a set that is all real, all reconstructions or all prior samples)."""
     return F.cross_entropy(logits, torch.full((logits.shape[0],), target_class, dtype=torch.long,
                                               device=logits.device))
+
+
+def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor,
+                     generator: torch.Generator | None = None) -> Tensor:
+    """WGAN-GP's penalty (Gulrajani et al. 2017): E[(‖∇ₓ̂ D(x̂)‖₂ − 1)²] at x̂ = ε·real + (1 − ε)·fake, ε ∼ U(0, 1)
+    per sample; the norm of each sample's gradient is taken over all of C·H·W (tkarras `loss.py`; T2F's
+    `Losses.py` takes it over the channels only, a bug not copied). The graph is kept so the penalty trains D."""
+    epsilon = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype, generator=generator)
+    mixed = torch.lerp(fake.detach(), real.detach(), epsilon).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(mixed).float().sum(), mixed, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+
+
+class WGANGP:
+    """The Wasserstein loss with gradient penalty and ProGAN's drift term (tkarras `loss.py`, ``D_wgangp_acgan``):
+
+        L_D = E[D(fake)] − E[D(real)] + λ·E[(‖∇D(x̂)‖ − 1)²] + ε_drift·E[D(real)²]
+        L_G = −E[D(fake)]
+
+    Args: gp_lambda (λ, paper 10), drift (ε_drift, paper 0.001). Scores are D's raw outputs (N).
+    """
+
+    def __init__(self, gp_lambda: float = 10.0, drift: float = 0.001):
+        self.gp_lambda, self.drift = gp_lambda, drift
+
+    def real_term(self, scores: Tensor) -> Tensor:
+        return -scores.mean() + self.drift * scores.pow(2).mean()
+
+    def fake_term(self, scores: Tensor) -> Tensor:
+        return scores.mean()
+
+    def generator_loss(self, scores: Tensor) -> Tensor:
+        return -scores.mean()
+
+    def penalty(self, critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
+        return self.gp_lambda * gradient_penalty(critic, real, fake)
+
+
+class NonSaturating:
+    """The non-saturating GAN loss (Goodfellow et al. 2014) on D's logits, an alternative to :class:`WGANGP`:
+
+        L_D = −E[log σ(D(real))] − E[log(1 − σ(D(fake)))]      L_G = −E[log σ(D(fake))]
+
+    Optionally with WGAN-GP's penalty (``gp_lambda`` > 0; 0 by default: no penalty).
+    """
+
+    def __init__(self, gp_lambda: float = 0.0):
+        self.gp_lambda = gp_lambda
+
+    def real_term(self, scores: Tensor) -> Tensor:
+        return bce_real(scores)
+
+    def fake_term(self, scores: Tensor) -> Tensor:
+        return bce_fake(scores)
+
+    def generator_loss(self, scores: Tensor) -> Tensor:
+        return bce_real(scores)
+
+    def penalty(self, critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
+        if self.gp_lambda == 0:
+            return real.new_zeros(())
+        return self.gp_lambda * gradient_penalty(critic, real, fake)
+
+
+def gaussian_kl(mu: Tensor, log_var: Tensor) -> Tensor:
+    """KL(N(μ, σ²) ‖ N(0, I)) = 0.5·Σ(μ² + σ² − log σ² − 1), summed over the N×D dims, mean over N (StackGAN's
+    conditioning-augmentation term)."""
+    return 0.5 * (mu.pow(2) + log_var.exp() - log_var - 1).sum(dim=1).mean()

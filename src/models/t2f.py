@@ -1,0 +1,252 @@
+"""T2F (Karnewar 2018, akanimax/T2F): faces drawn from their descriptions, on ProGAN's growing (one implementation:
+this subclasses :class:`src.models.progan.ProGAN` and adds the text through its hooks).
+
+Our names → the paper's / reference code's:
+- generator: :class:`src.nets.t2f.TextToImageGenerator`: TextEncoder (embedding 128 → 3-layer LSTM 256) → φ(t);
+  ConditioningAugmentation → c = μ + σ·ε (178-d), concatenated with noise z ∼ N(0, I) (78-d) → ProGAN's G (256-d).
+- discriminator: ProGAN's D with ``condition_dim`` = |φ(t)|: φ(t) is compressed by a dense layer, tiled over 4×4
+  and concatenated after minibatch stddev in the final block.
+
+Training, per slice (as ProGAN; WGAN-GP by default):
+    L_D = E[D(G(c, z), φ)] − E[D(x, φ)] + λ·GP(x, G(c, z) | φ) + 0.001·E[D(x, φ)²] + E[D(x, φ_mismatched)]
+    L_G = −E[D(G(c, z), φ)] + kl_weight·KL(N(μ, σ²) ‖ N(0, I))
+- The matching-aware term E[D(x, φ_mismatched)] (real images with other items' captions count as fakes: the
+  loss's fake term, as the reference adds mean D(real, mismatched text) to the WGAN loss; no extra penalty):
+  φ rolled by one place within the batch, so no image keeps its own caption (the reference permutes at random,
+  which leaves some pairs matched).
+- One optimizer trains G, the text encoder and the conditioning layer on L_G (the reference has three Adams with
+  the same settings, which is the same update: Adam is per parameter). D sees φ detached: the text encoder learns
+  through the generator's conditioning and the KL term only, never to please D (the reference lets L_G also reach
+  the encoder through D's text input).
+
+Evaluation (by the EMA generator, which averages the text encoder and conditioning layer too):
+- stream ``captions``: one fake per held-out caption of the test split (``test_captions``, templates never seen in
+  training) against the test images at the current resolution.
+- ``val/text_acc`` at every validation: the attribute judge (:func:`src.metrics.attribute_judge.load_judge`,
+  trained once per dataset on real images and cached) reads the attributes off one fake per test caption (the
+  stream's seeded draws: same seeds and chunks as the FID callback), compared with the attributes each caption
+  names (:func:`src.data.faces.captions.named_attributes`); also ``val/text_acc/<attribute>``. Fakes below the
+  judge's size are upsampled (nearest) to it. Only on data whose items carry attribute labels and whose captions
+  name them (``data=faces``); skipped without error elsewhere (face2text and captions folders have no labels).
+- Grid ``captions``: a row per held-out caption (a fixed set), ``grid_columns`` noise draws per row, the caption
+  printed under its row.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+import torch
+from torch import Tensor
+
+from src.callbacks.fid import FIDCallback, chunk_seed
+from src.data.faces.captions import named_attributes
+from src.data.text import Vocabulary
+from src.metrics.attribute_judge import JudgeSettings, load_judge
+from src.models.base import EvalStream, RealSet
+from src.models.growing import Phase
+from src.models.progan import ProGAN
+from src.nets.losses import gaussian_kl
+from src.nets.progan import upsample
+from src.nets.t2f import TextToImageGenerator
+from src.utils.arguments import Meaning, checked
+
+STREAM = "captions"
+
+
+class T2F(ProGAN):
+    """Args (beyond :class:`ProGAN`'s; ``latent_dim`` is the conditioning's and the noise's together):
+        vocabulary: the training captions' words (``${dataset.vocabulary}``), to tokenize captions at sampling.
+        max_caption_length: tokens per caption (``${dataset.max_caption_length}``).
+        kl_weight: of the conditioning augmentation's KL term (paper 1).
+        matching_aware: add D's matching-aware term.
+        text_acc: log ``val/text_acc`` where the data allows it; text_acc_samples: test captions it reads at most.
+        judge: settings of the attribute judge (:class:`JudgeSettings` fields; {}: the defaults); judge_cache_dir.
+    """
+
+    data_kinds = ("captioned",)
+    generator: TextToImageGenerator
+
+    @checked
+    def __init__(
+        self,
+        generator: TextToImageGenerator,
+        *args: Any,
+        vocabulary: Sequence[str] = ("<pad>", "<unk>"),
+        max_caption_length: Annotated[int, Meaning("tokens per caption", at_least=1)] = 32,
+        kl_weight: Annotated[float, Meaning("the KL term's weight", at_least=0)] = 1.0,
+        matching_aware: bool = True,
+        text_acc: bool = True,
+        text_acc_samples: Annotated[int, Meaning("test captions val/text_acc reads", at_least=1)] = 500,
+        judge: dict | None = None,
+        judge_cache_dir: str | None = None,
+        **kwargs: Any,
+    ):
+        self._noise_dim = generator.noise_dim
+        self._max_length = max_caption_length
+        super().__init__(generator, *args, **kwargs)
+        # The vocabulary and the judge settings stay out of hparams (checkpoints hold plain values only; the run's
+        # config in the checkpoint has both).
+        self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer_g", "optimizer_d", "growth", "loss",
+                                          "schedulers", "vocabulary", "judge"])
+        self.vocabulary = Vocabulary([str(word) for word in vocabulary])
+        self.judge_settings = JudgeSettings(**{str(k): v for k, v in dict(judge or {}).items()})
+        self._judge = None
+
+    # ----- the hooks ---------------------------------------------------------------------------------------
+    @staticmethod
+    def image_generator(generator: TextToImageGenerator):
+        return generator.image
+
+    def _grid_buffers(self) -> None:
+        rows, columns = self.hparams.grid_rows, self.hparams.grid_columns
+        noise = torch.randn(rows * columns, self._noise_dim, generator=torch.Generator().manual_seed(0))
+        self.register_buffer("grid_noise", noise)
+        # Filled from the held-out captions when fitting starts (kept in checkpoints); zeros until then.
+        self.register_buffer("grid_tokens", torch.zeros(rows, self._max_length, dtype=torch.int64))
+        self.register_buffer("grid_lengths", torch.zeros(rows, dtype=torch.int64))
+
+    def sample_inputs(self, batch: dict[str, Any], generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        n = self.batch_size_of(batch)
+        return {"tokens": batch["tokens"], "lengths": batch["length"],
+                "noise": torch.randn(n, self._noise_dim, device=self.device, generator=generator)}
+
+    def make_fakes(self, inputs: dict[str, Tensor], phase: Phase, net: torch.nn.Module,
+                   generator: torch.Generator | None = None) -> tuple[Tensor, dict]:
+        out = net(inputs["tokens"], inputs["lengths"], inputs["noise"], phase.stage, phase.alpha, generator)
+        return out.images, {"embedding": out.embedding, "mu": out.mu, "log_var": out.log_var}
+
+    def critic(self, images: Tensor, phase: Phase, extras: dict) -> Tensor:
+        return self.discriminator(images, phase.stage, phase.alpha, extras["embedding"].detach())
+
+    def extra_d_loss(self, real: Tensor, phase: Phase, extras: dict) -> dict[str, Tensor]:
+        if not self.hparams.matching_aware or real.shape[0] < 2:
+            return {}
+        mismatched = extras["embedding"].detach().roll(1, dims=0)
+        return {"mismatch": self.loss.fake_term(self.discriminator(real, phase.stage, phase.alpha, mismatched))}
+
+    def extra_g_loss(self, extras: dict) -> dict[str, Tensor]:
+        return {"kl": self.hparams.kl_weight * gaussian_kl(extras["mu"], extras["log_var"])}
+
+    # ----- captions ---------------------------------------------------------------------------------------
+    def encode_captions(self, captions: Sequence[str]) -> tuple[Tensor, Tensor, list[str]]:
+        """(tokens N×L, lengths N, the words the vocabulary does not hold, each once) of typed captions."""
+        encoded = [self.vocabulary.encode(text, self._max_length) for text in captions]
+        unknown = list(dict.fromkeys(w for text in captions for w in self.vocabulary.unknown_words(text)))
+        tokens = torch.stack([t for t, _ in encoded]).to(self.device)
+        return tokens, torch.stack([n for _, n in encoded]).to(self.device), unknown
+
+    @torch.no_grad()
+    def from_captions(self, tokens: Tensor, lengths: Tensor, per_caption: int,
+                      generator: torch.Generator | None = None, noise: Tensor | None = None) -> Tensor:
+        """``per_caption`` fakes of each caption (rows of N×per_caption, caption-major) by the evaluation generator."""
+        tokens, lengths = tokens.repeat_interleave(per_caption, 0), lengths.repeat_interleave(per_caption, 0)
+        if noise is None:
+            noise = torch.randn(len(tokens), self._noise_dim, device=self.device, generator=generator)
+        inputs = {"tokens": tokens, "lengths": lengths, "noise": noise}
+        return self.make_fakes(inputs, self.phase, self.eval_generator, generator)[0].clamp(-1, 1)
+
+    def caption_grid(self, captions: Sequence[str], per_caption: int, generator: torch.Generator | None = None):
+        """(images, per_caption, captions) of typed captions; unknown words are named in one warning."""
+        tokens, lengths, unknown = self.encode_captions(captions)
+        if unknown:
+            warnings.warn(f"Words the model never saw in training (read as <unk>): {', '.join(unknown)}.",
+                          stacklevel=2)
+        return self.from_captions(tokens, lengths, per_caption, generator), per_caption, list(captions)
+
+    # ----- evaluation ---------------------------------------------------------------------------------------
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is not None and self.hparams.text_acc and getattr(datamodule, "attributes", None) is not None:
+            self._load_judge(datamodule)  # before training: a judge to train takes its minutes now, not mid-run
+        if datamodule is not None and not self.grid_lengths.any():
+            held_out = datamodule.eval_subset("test_captions", self.hparams.grid_rows)
+            for row in range(len(held_out)):
+                self.grid_tokens[row] = held_out[row]["tokens"][: self._max_length]
+                self.grid_lengths[row] = held_out[row]["length"]
+
+    def evaluation_streams(self) -> list[EvalStream]:
+        """``captions``: one fake per held-out test caption, against the test images at the current resolution."""
+        return [EvalStream(STREAM, make=self.draw_from_batch, real=RealSet("test", size=self.phase.resolution),
+                           inputs=RealSet("test_captions"))]
+
+    @torch.no_grad()
+    def draw_from_batch(self, batch: dict[str, Any], generator: torch.Generator | None = None) -> Tensor:
+        """One fake per caption of a collated batch of captioned items."""
+        return self.from_captions(batch["tokens"], batch["length"], 1, generator)
+
+    @torch.no_grad()
+    def draw(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n fakes of the grid's captions in turn (what ``val/ms_ssim`` pairs); needs the grid captions set."""
+        rows = max(1, int((self.grid_lengths > 0).sum()))
+        index = torch.arange(n, device=self.device) % rows
+        lengths = self.grid_lengths[index].clamp(min=1)
+        return self.from_captions(self.grid_tokens[index], lengths, 1, generator)
+
+    def on_validation_epoch_end(self) -> None:
+        super().on_validation_epoch_end()
+        if self.trainer.sanity_checking:
+            return
+        scores = self.text_accuracy()
+        if scores is not None:
+            self.log("val/text_acc", scores.pop("mean"), prog_bar=True, sync_dist=True)
+            self.log_dict({f"val/text_acc/{name}": value for name, value in scores.items()}, sync_dist=True)
+
+    def _load_judge(self, datamodule):
+        """The cached judge, else trained once (on real images; also from inside validation, hence grad on)."""
+        if self._judge is None:
+            with torch.inference_mode(False), torch.enable_grad():
+                self._judge = load_judge(datamodule, self.hparams.judge_cache_dir, self.judge_settings, self.device)
+        return self._judge
+
+    def text_accuracy(self) -> dict[str, float] | None:
+        """The judge's accuracy on the attributes each held-out caption names ({attribute: share, "mean": share over
+        all named (caption, attribute) pairs}), or None where the data has no judge."""
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if not self.hparams.text_acc or getattr(datamodule, "attributes", None) is None:
+            return None
+        judge = self._load_judge(datamodule)
+        names = judge.names
+        values = dict(judge.spec)
+        fid = next((c for c in self.trainer.callbacks if isinstance(c, FIDCallback)), None)
+        seed, chunk_size = (fid.seed, fid.batch_size) if fid is not None else (0, 50)
+        inputs = datamodule.eval_subset("test_captions", self.hparams.text_acc_samples)
+        rank, world = self.global_rank, self.trainer.world_size
+        correct = torch.zeros(len(names), dtype=torch.int64, device=self.device)
+        counted = torch.zeros_like(correct)
+        with torch.random.fork_rng(devices=[]):
+            for chunk in range(rank, -(-len(inputs) // chunk_size), world):
+                items = [inputs[i] for i in range(chunk * chunk_size, min(len(inputs), (chunk + 1) * chunk_size))]
+                generator = torch.Generator(self.device).manual_seed(chunk_seed(seed, STREAM, chunk))
+                tokens = torch.stack([item["tokens"] for item in items]).to(self.device)
+                lengths = torch.stack([item["length"] for item in items]).to(self.device)
+                fakes = self.from_captions(tokens, lengths, 1, generator)
+                fakes = upsample(fakes, judge.image_shape[-1] // fakes.shape[-1])
+                predicted = judge.predict(fakes)
+                for row, item in enumerate(items):
+                    for name, value in named_attributes(item["caption"]).items():
+                        k = names.index(name)
+                        counted[k] += 1
+                        correct[k] += int(predicted[row, k] == values[name].index(value))
+        correct, counted = self.all_gather(correct), self.all_gather(counted)
+        if correct.ndim > 1:
+            correct, counted = correct.sum(0), counted.sum(0)
+        if counted.sum() == 0:
+            return None
+        scores = {name: correct[k].item() / counted[k].item() for k, name in enumerate(names) if counted[k] > 0}
+        return scores | {"mean": correct.sum().item() / counted.sum().item()}
+
+    @torch.no_grad()
+    def visualizations(self) -> dict[str, tuple]:
+        """``captions``: a row per held-out caption (fixed), ``grid_columns`` noise draws per row, the caption under
+        it; ``samples`` of ProGAN is not drawn (T2F has no unconditional latent)."""
+        rows = int((self.grid_lengths > 0).sum())
+        if rows == 0:
+            return {}
+        columns = self.hparams.grid_columns
+        images = self.from_captions(self.grid_tokens[:rows], self.grid_lengths[:rows], columns,
+                                    noise=self.grid_noise[: rows * columns])
+        labels = [self.vocabulary.decode(tokens.tolist()) for tokens in self.grid_tokens[:rows]]
+        return {"captions": (images, columns, labels)}
