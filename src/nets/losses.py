@@ -32,3 +32,29 @@ def r1_penalty(real_logits: Tensor, real_images: Tensor) -> Tensor:
     """
     (grad,) = torch.autograd.grad(real_logits.float().sum(), real_images, create_graph=True)
     return grad.pow(2).flatten(1).sum(1).mean()
+
+
+def lsgan_real(predictions: Tensor) -> Tensor:
+    """Least-squares GAN loss (Mao et al. 2017) for samples that should be scored real: mean (D(x) − 1)²."""
+    return F.mse_loss(predictions, torch.ones_like(predictions))
+
+
+def lsgan_fake(predictions: Tensor) -> Tensor:
+    """Least-squares GAN loss for samples that should be scored fake: mean D(x)²."""
+    return F.mse_loss(predictions, torch.zeros_like(predictions))
+
+
+class LeastSquaresGANLoss:
+    """The least-squares GAN loss as a pair (CycleGAN's ``gan_mode='lsgan'``), picked in a config by ``_target_``:
+    ``real(D's outputs)`` and ``fake(D's outputs)``, each a batch (and patch) mean."""
+
+    real = staticmethod(lsgan_real)
+    fake = staticmethod(lsgan_fake)
+
+
+class VanillaGANLoss:
+    """The original GAN loss with the non-saturating generator term, as a pair (pix2pix's ``gan_mode='vanilla'``):
+    ``real`` = −log σ(logits), ``fake`` = −log(1 − σ(logits)), batch (and patch) means."""
+
+    real = staticmethod(bce_real)
+    fake = staticmethod(bce_fake)
