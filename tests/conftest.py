@@ -168,7 +168,8 @@ def hydra_config():
 
 @pytest.fixture
 def run_in_process(tmp_path, cache_dir, hydra_config, monkeypatch) -> Iterator[Callable[..., tuple[dict, dict]]]:
-    """``run_in_process(*layers, output_dir=None)``: ``src.run.train`` on the tiny config merged with ``layers``;
+    """``run_in_process(*layers, output_dir=None, tiny=True)``: ``src.run.train`` on the tiny config (unless
+    ``tiny=False``) merged with ``layers``;
     returns what ``train`` returns (final metrics, built objects). HOME is tmp_path, W&B sees no key."""
     for name in [*_SCRUBBED_ENV, *(k for k in os.environ if k.startswith(_SCRUBBED_PREFIX))]:
         monkeypatch.delenv(name, raising=False)
@@ -176,11 +177,11 @@ def run_in_process(tmp_path, cache_dir, hydra_config, monkeypatch) -> Iterator[C
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # see SINGLE_THREAD
 
-    def run(*layers, output_dir: Path | None = None):
+    def run(*layers, output_dir: Path | None = None, tiny: bool = True):
         from src.run import train
 
         output_dir = Path(output_dir or tmp_path / "run")
-        cfg = hydra_config(TINY, {"paths.cache_dir": str(cache_dir)}, *layers, output_dir=output_dir)
+        cfg = hydra_config(TINY if tiny else {}, {"paths.cache_dir": str(cache_dir)}, *layers, output_dir=output_dir)
         return train(cfg)
 
     yield run

@@ -88,7 +88,8 @@ class CycleGAN(TranslationModule):
         super().__init__({"a2b": generator_a2b, "b2a": generator_b2a}, image_shape, primary, eval_split, eval_size, grid_size,
                          judge_settings, judge_cache_dir, ema_decay, schedulers)
         self.save_hyperparameters(ignore=["generator_a2b", "generator_b2a", "discriminator_a", "discriminator_b",
-                                          "optimizer_g", "optimizer_d", "gan_loss", "schedulers", "judge_settings"])
+                                          "optimizer_g", "optimizer_d", "gan_loss", "schedulers", "judge_settings",
+                                          "image_shape"])  # a ListConfig from Hydra; the grids keep the shape
         self.discriminator_a, self.discriminator_b = discriminator_a, discriminator_b
         self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
         self.gan_loss = gan_loss

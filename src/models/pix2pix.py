@@ -71,7 +71,7 @@ class Pix2Pix(TranslationModule):
         super().__init__({"a2b": generator}, image_shape, "a2b", eval_split, eval_size, grid_size, judge_settings,
                          judge_cache_dir, ema_decay, schedulers)
         self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer_g", "optimizer_d", "gan_loss",
-                                          "schedulers", "judge_settings"])
+                                          "schedulers", "judge_settings", "image_shape"])
         self.discriminator = discriminator
         self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
         self.gan_loss = gan_loss
