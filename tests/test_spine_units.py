@@ -105,7 +105,8 @@ def test_compatible_data_passes(data_config_dir):
     check_compatible("infogan", "src.models.infogan.InfoGAN", "small_digits", ("image",), data_config_dir)
 
 
-TWO_DOMAIN_DATA = {"faces_unpaired", "faces_paired"}
+PAIRED_DATA = {"faces_paired", "facades", "maps", "edges2shoes"}
+TWO_DOMAIN_DATA = {"faces_unpaired", "horse2zebra", "apple2orange", "summer2winter_yosemite", "monet2photo"} | PAIRED_DATA
 
 
 def test_shipped_data_configs_suit_the_models_that_need_their_kind():
@@ -113,7 +114,7 @@ def test_shipped_data_configs_suit_the_models_that_need_their_kind():
     assert TWO_DOMAIN_DATA <= set(shipped)
     assert compatible_data(("image",), CONF / "data") == sorted(set(shipped) - TWO_DOMAIN_DATA)
     assert compatible_data(("unpaired",), CONF / "data") == sorted(TWO_DOMAIN_DATA)
-    assert compatible_data(("paired",), CONF / "data") == ["faces_paired"]
+    assert compatible_data(("paired",), CONF / "data") == sorted(PAIRED_DATA)
     assert "faces" in compatible_data(("captioned",), CONF / "data")
 
 

@@ -121,3 +121,29 @@ def gaussian_kl(mu: Tensor, log_var: Tensor) -> Tensor:
     """KL(N(μ, σ²) ‖ N(0, I)) = 0.5·Σ(μ² + σ² − log σ² − 1), summed over the N×D dims, mean over N (StackGAN's
     conditioning-augmentation term)."""
     return 0.5 * (mu.pow(2) + log_var.exp() - log_var - 1).sum(dim=1).mean()
+
+
+def lsgan_real(predictions: Tensor) -> Tensor:
+    """Least-squares GAN loss (Mao et al. 2017) for samples that should be scored real: mean (D(x) − 1)²."""
+    return F.mse_loss(predictions, torch.ones_like(predictions))
+
+
+def lsgan_fake(predictions: Tensor) -> Tensor:
+    """Least-squares GAN loss for samples that should be scored fake: mean D(x)²."""
+    return F.mse_loss(predictions, torch.zeros_like(predictions))
+
+
+class LeastSquaresGANLoss:
+    """The least-squares GAN loss as a pair (CycleGAN's ``gan_mode='lsgan'``), picked in a config by ``_target_``:
+    ``real(D's outputs)`` and ``fake(D's outputs)``, each a batch (and patch) mean."""
+
+    real = staticmethod(lsgan_real)
+    fake = staticmethod(lsgan_fake)
+
+
+class VanillaGANLoss:
+    """The original GAN loss with the non-saturating generator term, as a pair (pix2pix's ``gan_mode='vanilla'``):
+    ``real`` = −log σ(logits), ``fake`` = −log(1 − σ(logits)), batch (and patch) means."""
+
+    real = staticmethod(bce_real)
+    fake = staticmethod(bce_fake)

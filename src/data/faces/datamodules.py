@@ -201,6 +201,7 @@ class FacesDataModule(CaptionedDataModule):
         seed: int = 0,
     ):
         super().__init__(batch_size=batch_size, num_workers=num_workers, val_size=val_size, seed=seed)
+        attribute_frequencies = _plain(attribute_frequencies)  # plain dicts in checkpoints (weights_only loading)
         self.save_hyperparameters()
         self.faces = ProceduralFaces(image_size, {"train": train_size, "val": val_size, "test": test_size},
                                      attribute_frequencies, seed, cache_dir)
@@ -266,6 +267,7 @@ class _TwoDomainFaces(GANDataModule):
         seed: int = 0,
     ):
         super().__init__(batch_size=batch_size, num_workers=num_workers, val_size=val_size, seed=seed)
+        attribute_frequencies = _plain(attribute_frequencies)  # plain dicts in checkpoints (weights_only loading)
         self.save_hyperparameters()
         self.domain_attribute = _check_domain(domain_attribute)
         self.faces = ProceduralFaces(image_size, {"train": train_size, "val": val_size, "test": test_size},
