@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from src.data.base import GANDataModule
 from src.models.base import GANModule
+from src.utils.compat import data_kinds
 from src.utils.checkpoint_io import AtomicCheckpointIO
 from src.utils.loggers import build_loggers
 
@@ -47,8 +48,10 @@ def _build(cfg: DictConfig, tmp_path: Path) -> dict:
 
     model = instantiate(cfg.model)
     assert isinstance(model, GANModule)
-    fake = model.evaluation_streams()[0].make(2, torch.Generator())
-    assert fake.shape == (2, *datamodule.image_shape)
+    stream = model.evaluation_streams()[0]
+    if stream.inputs is None:  # a stream made from held-out inputs needs the data on disk: its runs test it
+        fake = stream.make(2, torch.Generator())
+        assert fake.shape == (2, *datamodule.image_shape)
     callbacks = [instantiate(c) for c in cfg.callbacks.values()] + [instantiate(cfg.metrics)]
     assert all(isinstance(c, pl.Callback) for c in callbacks)
     loggers = build_loggers(cfg.get("logger"), tmp_path / "run")
@@ -62,7 +65,11 @@ def _build(cfg: DictConfig, tmp_path: Path) -> dict:
 
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_every_option_of_every_group_composes_and_builds(group, option, compose, tmp_path):
-    cfg = compose([f"{group}={option}"])
+    # Two-domain data is built with a model that takes it (InfoGAN at 256 px alone would take gigabytes).
+    unpaired = group == "data" and "image" not in data_kinds(CONF / "data" / f"{option}.yaml")
+    # A recipe <model>_<data> is composed with its own model and data.
+    recipe = ["model={}".format(option.split("_")[0]), "data={}".format(option.split("_", 1)[1])] if group == "recipe" else []
+    cfg = compose([f"{group}={option}", *(["model=cyclegan"] if unpaired else []), *recipe])
     assert HydraConfig.get().runtime.choices[group] == option
     built = _build(cfg, tmp_path)
     if group == "trainer":

@@ -216,8 +216,10 @@ GROUP_OPTIONS = [(g.name, f.stem) for g in sorted(CONF.iterdir()) if g.is_dir() 
 
 @pytest.mark.parametrize(("group", "option"), GROUP_OPTIONS, ids=[f"{g}={o}" for g, o in GROUP_OPTIONS])
 def test_every_shipped_config_passes_the_check(group, option, hydra_config, tmp_path):
+    # A recipe <model>_<data> is checked with its own model and data.
+    recipe = ["model={}".format(option.split("_")[0]), "data={}".format(option.split("_", 1)[1])] if group == "recipe" else []
     cfg = hydra_config([f"{group}={option}", f"data.root={tmp_path}"] if option in ("image_folder", "captions") else
-                       [f"{group}={option}"], output_dir=tmp_path / "run")
+                       [f"{group}={option}", *recipe], output_dir=tmp_path / "run")
     check_config(cfg, HydraConfig.get().runtime.choices)
 
 
