@@ -10,18 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Subset
 from torchvision.transforms import v2
 
-from src.data.base import BatchSize, GANDataModule, ImageSize, NumWorkers, ValSize
-from src.data.fingerprint import file_signature
-from src.data.unpaired_folder import Channels, LoadSize, Root, dataset_folder, read_image, resize_and_crop
+from src.data.base import BatchSize, ImageSize, NumWorkers, ValSize
+from src.data.unpaired_folder import Channels, FolderLayoutDataModule, LoadSize, Root, dataset_folder, read_image
 from src.utils.arguments import Meaning, checked
-from src.utils.errors import ConfigError, CorruptImageError
+from src.utils.errors import CorruptImageError
 
 
 class SideBySide(Dataset):
@@ -44,7 +43,7 @@ class SideBySide(Dataset):
         return {"a": both[:self.channels], "b": both[self.channels:]}
 
 
-class PairedFolderDataModule(GANDataModule):
+class PairedFolderDataModule(FolderLayoutDataModule):
     """A pix2pix dataset in its published layout (see the module docstring).
 
     Args:
@@ -62,22 +61,9 @@ class PairedFolderDataModule(GANDataModule):
                  image_size: ImageSize = 256, load_size: LoadSize = 286, channels: Channels = 3, flip: bool = True,
                  direction: Annotated[Literal["a2b", "b2a"], Meaning("which half is the input")] = "a2b",
                  val_size: ValSize = 1000, batch_size: BatchSize = 1, num_workers: NumWorkers = 0, seed: int = 0):
-        super().__init__(batch_size=batch_size, num_workers=num_workers, val_size=val_size, seed=seed)
-        if load_size < image_size:
-            raise ConfigError(f"data.load_size={load_size} must be at least data.image_size={image_size}; set "
-                              f"data.load_size={image_size} for no crop.")
+        super().__init__(root, dataset, image_size, load_size, channels, flip, val_size, batch_size, num_workers, seed)
         self.save_hyperparameters()
-        self.root, self.dataset, self.direction = Path(root).expanduser().absolute(), dataset, direction
-        self.image_size, self.load_size, self.channels, self.flip = image_size, load_size, channels, flip
-        self.test_set: Dataset | None = None
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return (self.channels, self.image_size, self.image_size)
-
-    @property
-    def num_classes(self) -> None:
-        return None
+        self.direction = direction
 
     @property
     def name(self) -> str:
@@ -89,19 +75,11 @@ class PairedFolderDataModule(GANDataModule):
             dataset_folder(self.root, self.dataset, ("train",), "a pix2pix dataset")  # raises, naming train/
         return files
 
-    def source_signature(self) -> Any:
-        folder = self.root / self.dataset
-        return file_signature(folder, [p.relative_to(folder) for paths in self.files().values() for p in paths])
-
     def _split(self, paths: Sequence[Path], train: bool) -> SideBySide:
-        return SideBySide(paths, self.channels, resize_and_crop(self.image_size, self.load_size, self.flip, train),
-                          swap=self.direction == "b2a")
+        return SideBySide(paths, self.channels, self.transform(train), swap=self.direction == "b2a")
 
     def build_splits(self) -> tuple[Dataset, Dataset]:
         files = self.files()
         val = self._split(files.get("val") or files["test"], train=False)
         self.test_set = self._split(files.get("test") or files["val"], train=False)
         return self._split(files["train"], train=True), Subset(val, range(min(self.val_size, len(val))))
-
-    def splits(self) -> dict[str, Dataset]:
-        return {"train": self.train_set, "val": self.val_set, "test": self.test_set}

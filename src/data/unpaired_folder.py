@@ -111,7 +111,44 @@ class UnalignedFolders(Dataset):
                 "b": self.transform(read_image(self.b[j], self.channels))}
 
 
-class UnpairedFolderDataModule(GANDataModule):
+class FolderLayoutDataModule(GANDataModule):
+    """What the CycleGAN and pix2pix folder DataModules share: settings, shape, fingerprint, the three splits.
+    Subclasses list their files (:meth:`files`) and build the splits."""
+
+    def __init__(self, root: str | Path, dataset: str, image_size: int, load_size: int, channels: int, flip: bool,
+                 val_size: int, batch_size: int, num_workers: int, seed: int):
+        super().__init__(batch_size=batch_size, num_workers=num_workers, val_size=val_size, seed=seed)
+        if load_size < image_size:
+            raise ConfigError(f"data.load_size={load_size} must be at least data.image_size={image_size} (the crop "
+                              f"is taken from the resized image); set data.load_size={image_size} for no crop.")
+        self.root, self.dataset = Path(root).expanduser().absolute(), dataset
+        self.image_size, self.load_size, self.channels, self.flip = image_size, load_size, channels, flip
+        self.test_set: Dataset | None = None
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.image_size, self.image_size)
+
+    @property
+    def num_classes(self) -> None:
+        return None
+
+    def files(self) -> dict[str, list[Path]]:
+        """The image files of each subfolder of the dataset folder."""
+        raise NotImplementedError
+
+    def source_signature(self) -> Any:
+        folder = self.root / self.dataset
+        return file_signature(folder, [p.relative_to(folder) for paths in self.files().values() for p in paths])
+
+    def transform(self, train: bool) -> v2.Compose:
+        return resize_and_crop(self.image_size, self.load_size, self.flip, train)
+
+    def splits(self) -> dict[str, Dataset]:
+        return {"train": self.train_set, "val": self.val_set, "test": self.test_set}
+
+
+class UnpairedFolderDataModule(FolderLayoutDataModule):
     """A CycleGAN dataset in its published layout (see the module docstring).
 
     Args:
@@ -133,22 +170,8 @@ class UnpairedFolderDataModule(GANDataModule):
     def __init__(self, root: Root, dataset: Annotated[str, Meaning("the dataset folder's name", example="horse2zebra")],
                  image_size: ImageSize = 256, load_size: LoadSize = 286, channels: Channels = 3, flip: bool = True,
                  val_size: ValSize = 1000, batch_size: BatchSize = 1, num_workers: NumWorkers = 0, seed: int = 0):
-        super().__init__(batch_size=batch_size, num_workers=num_workers, val_size=val_size, seed=seed)
-        if load_size < image_size:
-            raise ConfigError(f"data.load_size={load_size} must be at least data.image_size={image_size} (the crop "
-                              f"is taken from the resized image); set data.load_size={image_size} for no crop.")
+        super().__init__(root, dataset, image_size, load_size, channels, flip, val_size, batch_size, num_workers, seed)
         self.save_hyperparameters()
-        self.root, self.dataset = Path(root).expanduser().absolute(), dataset
-        self.image_size, self.load_size, self.channels, self.flip = image_size, load_size, channels, flip
-        self.test_set: Dataset | None = None
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return (self.channels, self.image_size, self.image_size)
-
-    @property
-    def num_classes(self) -> None:
-        return None
 
     @property
     def name(self) -> str:
@@ -157,22 +180,12 @@ class UnpairedFolderDataModule(GANDataModule):
     def files(self) -> dict[str, list[Path]]:
         return dataset_folder(self.root, self.dataset, self.SUBFOLDERS, "a CycleGAN dataset")
 
-    def source_signature(self) -> Any:
-        folder = self.root / self.dataset
-        return file_signature(folder, [p.relative_to(folder) for paths in self.files().values() for p in paths])
-
-    def transform(self, train: bool) -> v2.Compose:
-        return resize_and_crop(self.image_size, self.load_size, self.flip, train)
-
     def build_splits(self) -> tuple[Dataset, Dataset]:
         files = self.files()
         train = UnalignedFolders(files["trainA"], files["trainB"], self.channels, self.transform(True),
                                  self._pairing_generator)
         self.test_set = UnalignedFolders(files["testA"], files["testB"], self.channels, self.transform(False))
         return train, Subset(self.test_set, range(min(self.val_size, len(self.test_set))))
-
-    def splits(self) -> dict[str, Dataset]:
-        return {"train": self.train_set, "val": self.val_set, "test": self.test_set}
 
     @cached_property
     def _pairing_generator(self) -> torch.Generator:

@@ -33,6 +33,14 @@ from src.utils.arguments import Meaning, checked
 from src.utils.errors import ConfigError
 
 
+def ground_truth_figures(fake: Tensor, real: Tensor) -> dict[str, Tensor]:
+    """Per item of N×C×H×W translations and their ground truth (both in [-1, 1]): ``l1`` (mean absolute
+    difference) and ``ssim`` (Gaussian 11×11 window, both mapped to [0, 1])."""
+    ssim = structural_similarity_index_measure((fake.float() + 1) / 2, (real.float() + 1) / 2, data_range=1.0,
+                                               reduction="none")
+    return {"l1": per_image_l1(fake, real), "ssim": ssim}
+
+
 class Pix2Pix(TranslationModule):
     """Args:
     generator: G: A → B.
@@ -101,10 +109,7 @@ class Pix2Pix(TranslationModule):
                        "train/l1": l1.detach(), "train/lr_g": optimizer_g.param_groups[0]["lr"]})
 
     def per_image_figures(self, batch: Mapping[str, Tensor], translations: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        fake, real = translations["a2b"], batch["b"]
-        ssim = structural_similarity_index_measure((fake.float() + 1) / 2, (real.float() + 1) / 2, data_range=1.0,
-                                                   reduction="none")
-        return {"l1": per_image_l1(fake, real), "ssim": ssim}
+        return ground_truth_figures(translations["a2b"], batch["b"])
 
     @torch.no_grad()
     def visualizations(self) -> dict[str, tuple[Tensor, int]]:
