@@ -13,7 +13,7 @@ import pytest
 import torch
 from fixtures import write_cifar10, write_corrupt_image, write_image_folder, write_mnist
 from hydra.utils import get_class, instantiate
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 from sklearn.datasets import load_digits
 from torch.utils.data import SequentialSampler
@@ -25,6 +25,7 @@ from src.data.digits import DigitsDataModule
 from src.utils.errors import ConfigError, CorruptImageError, DatasetNotFoundError
 from src.data.image_folder import IMAGE_EXTENSIONS, ImageFolderDataModule
 from src.data.torchvision_sets import CIFAR10DataModule, FashionMNISTDataModule, MNISTDataModule
+from src.data.unpaired_folder import FolderLayoutDataModule
 
 CONF_DATA = Path(__file__).resolve().parents[1] / "conf" / "data"
 
@@ -299,14 +300,24 @@ def test_unsupported_channels_are_refused(tmp_path: Path):
         ImageFolderDataModule(root=str(tmp_path), channels=2)
 
 
+def _load_preset(config: Path) -> DictConfig:
+    """A data config with the presets its defaults list names merged under it (apple2orange: horse2zebra's settings)."""
+    data = OmegaConf.load(config)
+    bases = [OmegaConf.load(config.parent / f"{name}.yaml") for name in data.pop("defaults", []) if name != "_self_"]
+    return OmegaConf.merge(*bases, data) if bases else data
+
+
 @pytest.mark.parametrize("config", sorted(CONF_DATA.glob("*.yaml")), ids=lambda p: p.stem)
 def test_config_instantiates_with_every_constructor_argument(config: Path, tmp_path: Path):
-    data = OmegaConf.load(config)
+    data = _load_preset(config)
     cls = get_class(data._target_)
     assert issubclass(cls, GANDataModule)
     parameters = set(inspect.signature(cls).parameters)
     assert set(data) - {"_target_"} == parameters
-    assert (data.batch_size, data.num_workers) == (64, 0)
+    # The published translation sets keep the reference's batch of 1 and decode their JPEGs in workers; the rest
+    # share one default.
+    published_layout = issubclass(cls, FolderLayoutDataModule)
+    assert (data.batch_size, data.num_workers) == ((1, 4) if published_layout else (64, 0))
 
     cfg = OmegaConf.create({"paths": {"data_dir": str(tmp_path), "cache_dir": str(tmp_path / "cache")}, "data": data})
     if OmegaConf.is_missing(data, "root"):
