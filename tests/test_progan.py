@@ -314,7 +314,7 @@ def test_t2f_under_ddp_cpu_validates_text_acc_then_samples_typed_captions(grow, 
     assert result.returncode == 0, str(result)
     for name in ("val/fid/captions", "val/text_acc", "val/text_acc/gender", "train/kl", "train/mismatch"):
         assert name in result.output, name
-    assert (result.run_dir / "samples" / "captions_last.png").is_file()
+    assert (result.run_dir / "samples" / "caption_rows_last.png").is_file()
     sample = _sample(result.run_dir, tmp_path, "per_caption=3",
                      'captions=["a smiling man with short red hair", "a zorgish woman"]')
     assert sample.returncode == 0, sample.stderr[-3000:]

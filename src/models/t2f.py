@@ -28,7 +28,7 @@ Evaluation (by the EMA generator, which averages the text encoder and conditioni
   names (:func:`src.data.faces.captions.named_attributes`); also ``val/text_acc/<attribute>``. Fakes below the
   judge's size are upsampled (nearest) to it. Only on data whose items carry attribute labels and whose captions
   name them (``data=faces``); skipped without error elsewhere (face2text and captions folders have no labels).
-- Grid ``captions``: a row per held-out caption (a fixed set), ``grid_columns`` noise draws per row, the caption
+- Grid ``caption_rows``: a row per held-out caption (a fixed set), ``grid_columns`` noise draws per row, the caption
   printed under its row.
 """
 from __future__ import annotations
@@ -240,7 +240,7 @@ class T2F(ProGAN):
 
     @torch.no_grad()
     def visualizations(self) -> dict[str, tuple]:
-        """``captions``: a row per held-out caption (fixed), ``grid_columns`` noise draws per row, the caption under
+        """``caption_rows``: a row per held-out caption (fixed), ``grid_columns`` noise draws per row, the caption under
         it; ``samples`` of ProGAN is not drawn (T2F has no unconditional latent)."""
         rows = int((self.grid_lengths > 0).sum())
         if rows == 0:
@@ -249,4 +249,4 @@ class T2F(ProGAN):
         images = self.from_captions(self.grid_tokens[:rows], self.grid_lengths[:rows], columns,
                                     noise=self.grid_noise[: rows * columns])
         labels = [self.vocabulary.decode(tokens.tolist()) for tokens in self.grid_tokens[:rows]]
-        return {"captions": (images, columns, labels)}
+        return {"caption_rows": (images, columns, labels)}
