@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from src.data.digits import DigitsDataModule
+from src.metrics.fid import images_to_uint8
 from src.metrics.digit_judge import DIGIT_SETTINGS, DIGIT_SPEC, LabelsAsAttrs, class_kept, train_digit_judge
 
 
@@ -30,9 +31,12 @@ def test_labels_become_one_attribute():
 def test_judge_reads_held_out_real_digits(judged):
     judge, images, labels = judged
     assert judge.spec == DIGIT_SPEC
-    kept = class_kept(judge, images, labels)
-    assert kept >= 0.9
-    assert kept == pytest.approx(judge.record["val_accuracy"]["digit"])
+    assert class_kept(judge, images, labels) >= 0.9
+    # The record scores the held-out digits as the judge's training loads them, through 8-bit pixels; the
+    # embedded digits are resized floats, so the same images at 8 bits give exactly the recorded share (the float
+    # originals may read one borderline digit differently on another CPU).
+    as_loaded = images_to_uint8(images).float() / 127.5 - 1.0
+    assert class_kept(judge, as_loaded, labels) == pytest.approx(judge.record["val_accuracy"]["digit"])
 
 
 def test_class_kept_counts_the_images_read_as_their_label(judged):
