@@ -61,6 +61,7 @@ def main() -> None:
         "seed": args.seed, "split": "test",
         **{f"pix2pix_{k}": pix2pix[f"val/{k}"] for k in KEYS},
         **{f"cyclegan_{k}": cyclegan[f"val/{k}"] for k in KEYS},
+        **{key: value for key, value in pix2pix.items() if key.startswith("judge_")},
         "pix2pix_train_seconds": round(train_seconds, 1),
         "cyclegan_checkpoint": str(args.cyclegan_ckpt),
         "target": "pix2pix_l1 < cyclegan_l1 and pix2pix_ssim > cyclegan_ssim; both flip_a2b >= 0.90",

@@ -43,7 +43,19 @@ def score(ckpt: Path, split: str, n: int, data: DictConfig | None = None, cache_
     trainer = pl.Trainer(accelerator="auto", devices=1, callbacks=[metrics], logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, limit_val_batches=1)
     trainer.validate(model, datamodule=datamodule, verbose=False)
-    return {name: float(value) for name, value in trainer.callback_metrics.items() if name.startswith("val/")}
+    return ({name: float(value) for name, value in trainer.callback_metrics.items() if name.startswith("val/")}
+            | judge_figures(model))
+
+
+def judge_figures(model) -> dict:
+    """The judge's own held-out accuracy on real faces (``judge_val_<attribute>``, mean and min): the ceiling that
+    ``flip`` and ``kept`` are read against, as a judge's errors count as lost attributes."""
+    if getattr(model, "judge", None) is None:
+        return {}
+    accuracy = dict(model.judge.record["val_accuracy"])
+    mean = accuracy.pop("mean")
+    return {"judge_val_mean": mean, "judge_val_min": min(accuracy.values()),
+            **{f"judge_val_{name}": value for name, value in accuracy.items()}}
 
 
 def run_config_of(ckpt: Path) -> DictConfig:

@@ -26,7 +26,7 @@ from src.utils.errors import ConfigError
 #: The shared tiny run, with these families' nets instead of InfoGAN's and tiny faces at 16 px.
 FAMILY_TINY = {key: value for key, value in TINY.items() if not key.startswith("model.")} | {
     "data.image_size": "32", "data.train_size": "32", "data.val_size": "8", "data.test_size": "8",
-    "data.batch_size": "4", "model.eval_size": "8", "model.grid_size": "2",
+    "data.batch_size": "4", "data.judge_faces": "32", "model.eval_size": "8", "model.grid_size": "2",
     "+model.judge_settings.epochs": "1", "+model.judge_settings.base_width": "4",
     "+model.judge_settings.max_width": "8",
 }

@@ -226,6 +226,29 @@ def test_held_out_domains_of_unequal_size_repeat_no_face(tmp_path: Path):
         test[len(test)]
 
 
+@pytest.mark.parametrize("module", [FacesUnpairedDataModule, FacesPairedDataModule])
+def test_the_judge_of_two_domains_trains_on_more_real_faces_of_the_same_stream(module, tmp_path: Path):
+    """The judge's faces: judge_faces ordinary faces of the same size, frequencies and stream; the first are the
+    unpaired train split's faces, and none is a held-out (val or test) translation input."""
+    frequencies = {"eyeglasses": {"yes": 0.5}, "hat": {"yes": 0.3}}
+    dm = _ready(module(**TINY, attribute_frequencies=frequencies, judge_faces=48, cache_dir=str(tmp_path)))
+    labelled = _ready(dm.labelled_faces())
+    assert isinstance(labelled, FacesDataModule) and labelled.image_shape == dm.image_shape
+    assert (len(labelled.split("train")), len(labelled.split("val"))) == (48, 4)
+    assert labelled.seed == dm.seed and labelled.faces.keys()["train"] != dm.faces.keys()["train"]
+    assert all(np.array_equal(labelled.faces.probs[k], dm.faces.probs[k]) for k in dm.faces.probs)
+    judged = labelled.faces.arrays("train")
+    if module is FacesUnpairedDataModule:
+        own = dm.faces.arrays("train")
+        assert np.array_equal(judged["images"][:TINY["train_size"]], own["images"])
+        assert np.array_equal(judged["attrs"][:TINY["train_size"]], own["attrs"])
+    judged_faces = {face.tobytes() for face in judged["images"]}
+    for split in ("val", "test"):
+        arrays = dm.faces.arrays(split)
+        held_out = arrays["images"] if "images" in arrays else np.concatenate([arrays["images_a"], arrays["images_b"]])
+        assert not judged_faces & {face.tobytes() for face in held_out}
+
+
 def test_a_domain_attribute_must_be_binary(tmp_path: Path):
     for module in (FacesUnpairedDataModule, FacesPairedDataModule):
         with pytest.raises(ConfigError, match="hair_color has values black, brown, blond, red, grey; the two "
