@@ -10,7 +10,6 @@ skipped; the others are still written; the exit status is then 1, with one line 
 from __future__ import annotations
 
 import sys
-import warnings
 from pathlib import Path
 
 import hydra
@@ -19,12 +18,12 @@ from omegaconf import DictConfig
 from torchvision.transforms import v2
 from torchvision.utils import save_image
 
-from src.data.image_folder import find_images
-from src.data.unpaired_folder import read_image, resize_and_crop
+from src.data.input_folder import input_images, readable_images
+from src.data.unpaired_folder import resize_and_crop
 from src.models.translation import TranslationModule
 from src.sample import load_model
 from src.utils.config_check import check_config
-from src.utils.errors import ConfigError, CorruptImageError, exit_on_user_error
+from src.utils.errors import ConfigError, exit_on_user_error
 
 
 def translation_model(ckpt_path: str, direction: str, device: str) -> TranslationModule:
@@ -37,16 +36,6 @@ def translation_model(ckpt_path: str, direction: str, device: str) -> Translatio
         raise ConfigError(f"direction={direction}: this {type(model).__name__} translates "
                           f"{', '.join(model.generator)} only.")
     return model
-
-
-def input_images(folder: str | Path) -> list[Path]:
-    root = Path(folder).expanduser()
-    if not root.is_dir():
-        raise ConfigError(f"input={folder} is not a folder; pass the folder of images to translate.")
-    images = find_images(root)
-    if not images:
-        raise ConfigError(f"input={folder} holds no images (jpg, jpeg, png, bmp, webp, searched recursively).")
-    return images
 
 
 def translate_folder(model: TranslationModule, direction: str, source: Path, target: Path, keep_size: bool = True,
@@ -73,13 +62,8 @@ def translate_folder(model: TranslationModule, direction: str, source: Path, tar
             written.append(path)
         pending.clear()
 
-    for relative in relative_paths:
-        try:
-            pending.append((relative, read_image(source / relative, channels)))
-        except CorruptImageError as error:
-            failed[relative] = error.reason
-            warnings.warn(f"Cannot read {source / relative} ({error.reason}); skipped, the others are written.",
-                          stacklevel=2)
+    for relative, image in readable_images(source, relative_paths, channels, failed):
+        pending.append((relative, image))
         if len(pending) == batch_size:
             flush()
     flush()
