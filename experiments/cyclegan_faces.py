@@ -15,7 +15,7 @@ import argparse
 import time
 
 from record import RESULTS, write_result
-from translation_eval import copy_grids, score, train
+from translation_eval import copy_grids, kept_each, score, train
 
 NAME = "cyclegan_faces"
 
@@ -26,15 +26,18 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=500, help="test items scored (FID: as many fakes and reals)")
     args, overrides = parser.parse_known_args()
     start = time.perf_counter()
-    ckpt, train_seconds = train(NAME, ["model=cyclegan", "data=faces_unpaired", f"seed={args.seed}", *overrides])
+    ckpt, train_seconds, train_cpu_seconds = train(NAME, ["model=cyclegan", "data=faces_unpaired", f"seed={args.seed}",
+                                                          *overrides])
     figures = score(ckpt, "test", args.n)
     record = {
         "seed": args.seed, "split": "test",
         **{key: figures[f"val/{key}"] for key in ("flip_a2b", "flip_b2a", "kept_a2b", "kept_b2a", "cycle_l1_a",
                                                   "cycle_l1_b", "fid/a2b", "fid/b2a", "kid/a2b", "kid/b2a",
                                                   "fid_n/a2b", "fid_n_real/a2b", "fid_n/b2a", "fid_n_real/b2a")},
+        **kept_each(figures),
         **{key: value for key, value in figures.items() if key.startswith("judge_")},
         "train_seconds": round(train_seconds, 1),
+        "train_cpu_seconds": round(train_cpu_seconds, 1),
         "checkpoint": str(ckpt),
         "target": "flip_a2b, flip_b2a >= 0.90 with kept_a2b, kept_b2a >= 0.90; training <= 1800 s on 2 CPU cores",
         "grids": copy_grids(ckpt.parent.parent, RESULTS / NAME),

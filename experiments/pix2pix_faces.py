@@ -18,7 +18,7 @@ import torch
 from hydra.utils import instantiate
 from record import REPO, RESULTS, write_result
 from torch.utils.data import default_collate
-from translation_eval import copy_grids, run_config_of, score, train  # puts this checkout's src first
+from translation_eval import copy_grids, kept_each, run_config_of, score, train  # puts this checkout's src first
 
 from src.models.pix2pix import ground_truth_figures  # noqa: E402
 from src.sample import load_model  # noqa: E402
@@ -53,7 +53,8 @@ def main() -> None:
     if not args.cyclegan_ckpt.is_file():
         parser.error(f"{args.cyclegan_ckpt} does not exist: run experiments/cyclegan_faces.py first")
     start = time.perf_counter()
-    ckpt, train_seconds = train(NAME, ["model=pix2pix", "data=faces_paired", f"seed={args.seed}", *overrides])
+    ckpt, train_seconds, train_cpu_seconds = train(NAME, ["model=pix2pix", "data=faces_paired", f"seed={args.seed}",
+                                                          *overrides])
     paired_data = run_config_of(ckpt).data
     pix2pix = score(ckpt, "test", args.n)
     cyclegan = paired_figures(args.cyclegan_ckpt, paired_data, args.n)
@@ -61,8 +62,10 @@ def main() -> None:
         "seed": args.seed, "split": "test",
         **{f"pix2pix_{k}": pix2pix[f"val/{k}"] for k in KEYS},
         **{f"cyclegan_{k}": cyclegan[f"val/{k}"] for k in KEYS},
+        **kept_each(pix2pix, "pix2pix_"), **kept_each(cyclegan, "cyclegan_"),
         **{key: value for key, value in pix2pix.items() if key.startswith("judge_")},
         "pix2pix_train_seconds": round(train_seconds, 1),
+        "pix2pix_train_cpu_seconds": round(train_cpu_seconds, 1),
         "cyclegan_checkpoint": str(args.cyclegan_ckpt),
         "target": "pix2pix_l1 < cyclegan_l1 and pix2pix_ssim > cyclegan_ssim; both flip_a2b >= 0.90",
         "grids": copy_grids(ckpt.parent.parent, RESULTS / NAME),

@@ -5,6 +5,7 @@ to the ground-truth pairs), with the project's own evaluation code (the FID call
 from __future__ import annotations
 
 import json
+import resource
 import shutil
 import subprocess
 import sys
@@ -22,14 +23,20 @@ from src.callbacks.fid import FIDCallback  # noqa: E402
 from src.sample import load_model  # noqa: E402
 
 
-def train(name: str, overrides: list[str]) -> tuple[Path, float]:
-    """Run `python -m src.run` with ``overrides`` into logs/benchmarks/<name>; (last checkpoint, seconds)."""
+def child_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def train(name: str, overrides: list[str]) -> tuple[Path, float, float]:
+    """Run `python -m src.run` with ``overrides`` into logs/benchmarks/<name>; (last checkpoint, wall seconds, CPU
+    seconds of the run: user + system over its cores, which other work on the machine does not inflate)."""
     run_dir = REPO / "logs" / "benchmarks" / name
     shutil.rmtree(run_dir, ignore_errors=True)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), child_cpu_seconds()
     subprocess.run([sys.executable, "-m", "src.run", *overrides, "logger=csv", f"hydra.run.dir={run_dir}"], cwd=REPO,
                    check=True)
-    return run_dir / "checkpoints" / "last.ckpt", time.perf_counter() - start
+    return run_dir / "checkpoints" / "last.ckpt", time.perf_counter() - start, child_cpu_seconds() - cpu
 
 
 def score(ckpt: Path, split: str, n: int, data: DictConfig | None = None, cache_dir: str | None = None) -> dict:
@@ -45,6 +52,13 @@ def score(ckpt: Path, split: str, n: int, data: DictConfig | None = None, cache_
     trainer.validate(model, datamodule=datamodule, verbose=False)
     return ({name: float(value) for name, value in trainer.callback_metrics.items() if name.startswith("val/")}
             | judge_figures(model))
+
+
+def kept_each(figures: dict, prefix: str = "") -> dict:
+    """The kept share of each other attribute (``val/kept_<direction>/<attribute>`` of :func:`score`) as
+    ``<prefix>kept_<direction>/<attribute>``: which attributes a translation loses."""
+    return {prefix + key[len("val/"):]: value for key, value in figures.items()
+            if key.startswith("val/kept_") and key.count("/") == 2}
 
 
 def judge_figures(model) -> dict:

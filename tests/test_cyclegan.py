@@ -122,6 +122,10 @@ def _check_figures(metrics: dict, names: set[str], num_fake: int) -> None:
     for name in {"val/fid", "val/fid/a2b", "val/flip_a2b", "val/kept_a2b", "train/loss_g"} | names:
         assert name in metrics, (name, sorted(metrics))
     assert 0 <= metrics["val/flip_a2b"] <= 1 and 0 <= metrics["val/kept_a2b"] <= 1
+    # each other attribute's kept share is logged, and kept is their mean (every face has every attribute)
+    each = [value for name, value in metrics.items() if name.startswith("val/kept_a2b/")]
+    assert len(each) == 8 and "val/kept_a2b/eyeglasses" not in metrics
+    assert abs(sum(each) / len(each) - metrics["val/kept_a2b"]) < 1e-5
     assert metrics["val/fid_n"] == num_fake  # every held-out input translated once
 
 

@@ -123,8 +123,10 @@ class TranslationModule(GANModule):
             for direction in self.generator:
                 predicted, before = figures[f"predicted_{direction}"].long(), figures[f"before_{direction}"].long()
                 scores[f"val/flip_{direction}"] = flip_rate(predicted, before, self.domain_attribute, self.judge.names)
-                scores[f"val/kept_{direction}"] = kept_share(predicted, before, self.domain_attribute,
-                                                             self.judge.names)["mean"]
+                kept = kept_share(predicted, before, self.domain_attribute, self.judge.names)
+                scores[f"val/kept_{direction}"] = kept.pop("mean")
+                # each other attribute's share too (val/kept_a2b/hair_color …): which ones a translation loses
+                scores.update({f"val/kept_{direction}/{name}": share for name, share in kept.items()})
         self.log_dict(scores, sync_dist=True)  # the same on every rank: gathered
 
     @torch.no_grad()
