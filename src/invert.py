@@ -17,6 +17,7 @@ An unreadable image is named in a warning and skipped; the exit status is then 1
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
@@ -132,20 +133,47 @@ def report_failed(folder: str, failed: dict[Path, str], total: int) -> None:
         raise SystemExit(1)
 
 
+@dataclass
+class InvertedFolder:
+    """The readable images below ``cfg.images`` (at G's size) and their codes, with what found them."""
+
+    adapter: GeneratorAdapter
+    run_config: DictConfig
+    names: list[Path]
+    images: torch.Tensor
+    failed: dict[Path, str]
+    inverter: Inverter
+    codes: torch.Tensor
+
+
+def invert_folder(cfg: DictConfig) -> InvertedFolder:
+    """Check ``cfg``, load its checkpoint's generator, read ``cfg.images`` and invert them by ``cfg.method`` (raises
+    ConfigError on a user's mistake; call it inside :func:`exit_on_user_error`)."""
+    check_config(cfg)
+    if cfg.method not in METHODS:
+        raise ConfigError(f"method={cfg.method} is not an inversion method; use one of {', '.join(METHODS)}.")
+    adapter, run_config = load_adapter(cfg)
+    names, images, failed = read_folder(cfg.images, adapter)
+    inverter = build_inverter(cfg, adapter, run_config)
+    return InvertedFolder(adapter, run_config, names, images, failed, inverter,
+                          invert_in_batches(inverter, images, cfg.batch_size))
+
+
+def decode(adapter: GeneratorAdapter, codes: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """G(z) of codes N×latent_dim, ``batch_size`` at a time, without gradients."""
+    with torch.no_grad():
+        return torch.cat([adapter.decode(chunk) for chunk in codes.split(batch_size)])
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="invert")
 def main(cfg: DictConfig) -> None:
     with exit_on_user_error():
-        check_config(cfg)
-        if cfg.method not in METHODS:
-            raise ConfigError(f"method={cfg.method} is not an inversion method; use one of {', '.join(METHODS)}.")
-        adapter, run_config = load_adapter(cfg)
-        names, images, failed = read_folder(cfg.images, adapter)
-        inverter = build_inverter(cfg, adapter, run_config)
-        codes = invert_in_batches(inverter, images, cfg.batch_size)
+        folder = invert_folder(cfg)
+    adapter, names, images, failed, inverter, codes = (folder.adapter, folder.names, folder.images, folder.failed,
+                                                       folder.inverter, folder.codes)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
-        reconstructions = torch.cat([adapter.decode(chunk) for chunk in codes.split(cfg.batch_size)])
+    reconstructions = decode(adapter, codes, cfg.batch_size)
     write_images(reconstructions, names, out / "reconstructions")
     torch.save({"names": [n.as_posix() for n in names], "codes": codes.cpu(), "method": cfg.method,
                 "ckpt_path": str(cfg.ckpt_path)}, out / "codes.pt")

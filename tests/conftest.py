@@ -171,6 +171,15 @@ def compose_config(*layers, output_dir: Path | None = None, config_name: str = "
 
 
 @pytest.fixture
+def single_thread():
+    """torch on one thread for the test (small nets: threads only contend; see SINGLE_THREAD)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def hydra_config():
     """Leaves no Hydra config registered for the next test."""
     yield compose_config

@@ -28,12 +28,7 @@ from src.utils.errors import ConfigError
 PIXELS = ReconstructionLoss(DistanceSettings(feature_weight=0))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def calibrated(model, generator_net, n: int = 256):

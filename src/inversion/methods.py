@@ -61,5 +61,5 @@ class Inverter:
             return self.adapter.code(self.encoder_start(images))
         start = (random_start(self.adapter, len(images), self.optimize.seed) if self.method == "optimize"
                  else self.encoder_start(images))
-        free = minimise(self.adapter, start, lambda generated: self.reconstruction(generated, images), self.optimize)
+        free = minimise(self.adapter, start, lambda generated, _: self.reconstruction(generated, images), self.optimize)
         return self.adapter.code(free)

@@ -34,17 +34,18 @@ class OptimizeSettings:
     seed: int = 0
 
 
-def objective(adapter: GeneratorAdapter, free: Tensor, loss: Callable[[Tensor], Tensor],
+def objective(adapter: GeneratorAdapter, free: Tensor, loss: Callable[[Tensor, Tensor], Tensor],
               prior_weight: float) -> Tensor:
-    """Per item: ``loss(G(code(free)))`` + prior_weight·prior_penalty(code(free)), N."""
+    """Per item: ``loss(G(z), z)`` + prior_weight·prior_penalty(z) with z = code(free), N."""
     z = adapter.code(free)
-    return loss(adapter.decode(z)) + prior_weight * adapter.prior_penalty(z)
+    return loss(adapter.decode(z), z) + prior_weight * adapter.prior_penalty(z)
 
 
-def minimise(adapter: GeneratorAdapter, start: Tensor, loss: Callable[[Tensor], Tensor],
+def minimise(adapter: GeneratorAdapter, start: Tensor, loss: Callable[[Tensor, Tensor], Tensor],
              settings: OptimizeSettings) -> Tensor:
     """The free codes (N×free_dim) reached from ``start`` by minimising :func:`objective` summed over the items;
-    ``loss`` maps the images G makes to a loss per item. G's parameters are never touched."""
+    ``loss`` maps the images G makes and their codes (N×latent_dim) to a loss per item (inversion reads the images
+    only; constrained edits also the codes, :mod:`src.inversion.editing`). G's parameters are never touched."""
     free = start.detach().clone().requires_grad_(True)
     total = lambda: objective(adapter, free, loss, settings.prior_weight).sum()  # noqa: E731
     with torch.enable_grad():
