@@ -12,6 +12,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from conftest import NO_VALIDATION, TINY
+from fault_helpers import assert_ranks_drew_their_own, probe_layer
 from test_infogan import _Images, _trainer
 from torch.utils.data import DataLoader
 
@@ -395,17 +396,21 @@ def test_a_few_steps_of_each_model_through_src_run(model, run_in_process):
 
 
 @pytest.mark.timeout(300)
-def test_vaegan_trains_under_ddp_cpu(run_cli):
-    result = run_cli(_RUN, _family_overrides("vaegan"), {"trainer": "ddp_cpu"}, NO_VALIDATION, tiny=False)
+def test_vaegan_trains_under_ddp_cpu(run_cli, fault_env, tmp_path):
+    result = run_cli(_RUN, _family_overrides("vaegan"), {"trainer": "ddp_cpu"}, NO_VALIDATION, probe_layer(tmp_path),
+                     tiny=False)
     assert result.returncode == 0, str(result)
+    assert_ranks_drew_their_own(tmp_path / "draws", "ε and prior codes")
     checkpoint = torch.load(result.run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert checkpoint["global_step"] == 6  # each rank: 2 batches × 3 optimizers
 
 
 @pytest.mark.timeout(300)
-def test_bigan_trains_under_ddp_cpu(run_cli):
-    result = run_cli(_RUN, _family_overrides("bigan"), {"trainer": "ddp_cpu"}, NO_VALIDATION, tiny=False)
+def test_bigan_trains_under_ddp_cpu(run_cli, fault_env, tmp_path):
+    result = run_cli(_RUN, _family_overrides("bigan"), {"trainer": "ddp_cpu"}, NO_VALIDATION, probe_layer(tmp_path),
+                     tiny=False)
     assert result.returncode == 0, str(result)
+    assert_ranks_drew_their_own(tmp_path / "draws", "prior codes")
     checkpoint = torch.load(result.run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert checkpoint["global_step"] == 4  # each rank: 2 batches × 2 optimizers
 

@@ -197,3 +197,16 @@ def test_editing_by_attribute_needs_a_labelled_dataset(hydra_config, tmp_path):
                       "attribute=eyeglasses", f"hydra.run.dir={tmp_path / 'log'}", f"output_dir={tmp_path / 'out'}")
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert "error: Editing by attribute needs labelled images: data=digits has no attribute labels" in done.stderr
+
+
+def test_edit_config_composes_on_the_inversion_settings_and_its_own_are_checked(hydra_config, tmp_path):
+    from src.utils.config_check import check_config
+
+    cfg = hydra_config(["ckpt_path=some.ckpt", "images=in", f"output_dir={tmp_path}"], config_name="edit")
+    check_config(cfg)
+    assert (cfg.mode, cfg.method, cfg.vector_method, cfg.strength) == ("auto", "hybrid", "encoder", 1.5)
+    assert cfg.optimize.steps == 300 and cfg.edit.stay_weight == 1.0  # inversion's settings, then the edit's
+    bad = hydra_config(["ckpt_path=some.ckpt", "images=in", f"output_dir={tmp_path}", "edit.steps=0"],
+                       config_name="edit")
+    with pytest.raises(ConfigError, match=r"edit.steps=0"):
+        check_config(bad)

@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import ROOT, SINGLE_THREAD, cli_env, overrides, run_src
+from fault_helpers import assert_ranks_drew_their_own, probe_layer
 
 from src.data.text import Vocabulary
 from src.metrics.ms_ssim import ms_ssim_settings, pairwise_ms_ssim
@@ -291,9 +292,10 @@ def _sample(run_dir, tmp_path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True)
 
 
-def test_progan_under_ddp_cpu_validates_its_stream_ms_ssim_and_grids_then_samples(grow, tmp_path):
-    result = grow(VALIDATE, {"trainer": "ddp_cpu"})
+def test_progan_under_ddp_cpu_validates_its_stream_ms_ssim_and_grids_then_samples(grow, tmp_path, fault_env):
+    result = grow(VALIDATE, {"trainer": "ddp_cpu"}, probe_layer(tmp_path))
     assert result.returncode == 0, str(result)
+    assert_ranks_drew_their_own(tmp_path / "draws", "z")
     for name in ("val/fid/samples", "val/ms_ssim", "val/ms_ssim_real", "val/resolution"):
         assert name in result.output, name
     state = torch.load(result.run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
@@ -309,9 +311,10 @@ def test_progan_refuses_a_stage_batch_that_does_not_divide_the_loader_batch(grow
         grow_in_process({"model.growth.batch_size": "3"}, output_dir=tmp_path / "run")
 
 
-def test_t2f_under_ddp_cpu_validates_text_acc_then_samples_typed_captions(grow, tmp_path):
-    result = grow(T2F_NETS, VALIDATE, {"trainer": "ddp_cpu"})
+def test_t2f_under_ddp_cpu_validates_text_acc_then_samples_typed_captions(grow, tmp_path, fault_env):
+    result = grow(T2F_NETS, VALIDATE, {"trainer": "ddp_cpu"}, probe_layer(tmp_path))
     assert result.returncode == 0, str(result)
+    assert_ranks_drew_their_own(tmp_path / "draws", "noise")
     for name in ("val/fid/captions", "val/text_acc", "val/text_acc/gender", "train/kl", "train/mismatch"):
         assert name in result.output, name
     assert (result.run_dir / "samples" / "caption_rows_last.png").is_file()

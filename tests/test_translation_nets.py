@@ -33,6 +33,17 @@ def test_resnet_generator_keeps_the_size_and_maps_into_minus_one_one(channels_in
         net(torch.zeros(1, channels_in, 30, 30))
 
 
+def test_resnet_generator_with_one_down_sampling_step_keeps_a_grid_twice_as_fine():
+    net = ResnetGenerator(3, 3, base_channels=4, n_blocks=1, n_downsampling=1)
+    inner = {}
+    up = next(m for m in net.modules() if isinstance(m, nn.ConvTranspose2d))
+    up.register_forward_hook(lambda m, i, o: inner.update(blocks=i[0].shape))  # what the blocks output
+    assert net(torch.zeros(1, 3, 30, 30)).shape == (1, 3, 30, 30)  # sides need only be even
+    assert inner["blocks"] == (1, 8, 15, 15)  # one step: 2× the width at half the side
+    with pytest.raises(ValueError, match="divisible by 2 \\(1 stride-2 steps\\)"):
+        net(torch.zeros(1, 3, 31, 31))
+
+
 def test_resnet_generator_has_the_papers_layers():
     net = ResnetGenerator(base_channels=64, n_blocks=9)
     convs = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
