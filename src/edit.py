@@ -88,9 +88,6 @@ def read_stroke(cfg: DictConfig, adapter: GeneratorAdapter) -> StrokeConstraint:
 def vector_codes(inverter: Inverter, cfg: DictConfig, images: torch.Tensor) -> torch.Tensor:
     """The codes of the labelled images by ``cfg.vector_method`` (sharing the inputs' encoder where one was
     trained)."""
-    if cfg.vector_method not in METHODS:
-        raise ConfigError(f"vector_method={cfg.vector_method} is not an inversion method; use one of "
-                          f"{', '.join(METHODS)}.")
     return invert_in_batches(dataclasses.replace(inverter, method=cfg.vector_method), images, cfg.batch_size)
 
 
@@ -141,6 +138,9 @@ def main(cfg: DictConfig) -> None:
     with exit_on_user_error():
         if cfg.mode not in MODES:
             raise ConfigError(f"mode={cfg.mode} is not an edit mode; use one of {', '.join(MODES)}.")
+        if cfg.vector_method not in METHODS:
+            raise ConfigError(f"vector_method={cfg.vector_method} is not an inversion method; use one of "
+                              f"{', '.join(METHODS)}.")
         folder = invert_folder(cfg)
         edited, report = edit_codes(cfg, folder.adapter, folder.run_config, folder.inverter, folder.codes)
     names, images, codes = folder.names, folder.images, folder.codes

@@ -175,6 +175,7 @@ def test_edit_cli_stroke_paints_the_colour_under_the_mask(faces_checkpoint, tmp_
     ("bad_color", "color=[1, 2] is not a stroke colour; give 3 values from 0 to 255"),
     ("nothing", "Nothing to edit: pass attribute=<name>"),
     ("bad_mode", "mode=paint is not an edit mode; use one of auto, vector, constrained"),
+    ("bad_vector_method", "vector_method=nearest is not an inversion method; use one of encoder, optimize, hybrid"),
 ])
 def test_edit_cli_bad_input_is_one_line_without_traceback(case, message, faces_checkpoint, tmp_path):
     ckpt, model = faces_checkpoint
@@ -182,7 +183,8 @@ def test_edit_cli_bad_input_is_one_line_without_traceback(case, message, faces_c
     Image.fromarray(torch.full((8, 8), 255, dtype=torch.uint8).numpy()).save(tmp_path / "mask.png")
     args = {"unknown_attribute": ["attribute=glasses"], "missing_stroke": [f"stroke={tmp_path / 'nope.png'}",
                                                                            "color=[1,2,3]"],
-            "bad_color": [f"stroke={tmp_path / 'mask.png'}", "color=[1,2]"], "nothing": [], "bad_mode": ["mode=paint"]}
+            "bad_color": [f"stroke={tmp_path / 'mask.png'}", "color=[1,2]"], "nothing": [], "bad_mode": ["mode=paint"],
+            "bad_vector_method": ["attribute=eyeglasses", "vector_method=nearest"]}
     done = run_module("src.edit", f"ckpt_path={ckpt}", f"images={tmp_path / 'in'}", "method=encoder", *args[case],
                       f"hydra.run.dir={tmp_path / 'log'}", f"output_dir={tmp_path / 'out'}")
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
