@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from conftest import NO_VALIDATION, TINY
 from fault_helpers import assert_ranks_drew_their_own, probe_layer
-from test_infogan import _Images, _trainer
+from test_infogan import _changed, _Images, _params, _trainer
 from torch.utils.data import DataLoader
 
 from src.models.autoencoding import leave_one_out_1nn_accuracy
@@ -39,12 +39,12 @@ def _gaussian_nets(shape=RGB):
     return GaussianEncoder(LATENT, shape, widths=(4, 8, 8), fc_dim=8), ConvDecoder(LATENT, shape, widths=(8, 4, 4))
 
 
-def _vaegan(mode="binary", gamma=0.5) -> VAEGAN:
+def _vaegan(mode="binary", gamma=0.5, **gating) -> VAEGAN:
     torch.manual_seed(0)
     encoder, decoder = _gaussian_nets()
     discriminator = functools.partial(VAEGANDiscriminator, RGB, widths=(4, 4, 8, 8), fc_dim=8)
     return VAEGAN(encoder, decoder, discriminator, RMSPROP, RMSPROP, RMSPROP, latent_dim=LATENT, gamma=gamma,
-                  discriminator_mode=mode, grid_columns=3)
+                  discriminator_mode=mode, grid_columns=3, **gating)
 
 
 def _vae(pixel_sigma=0.5) -> VAE:
@@ -206,7 +206,7 @@ def _norm(grads) -> float:
 
 @pytest.mark.parametrize("mode", ["binary", "three_class"])
 def test_vaegan_routes_each_loss_only_to_its_nets(mode, tmp_path):
-    model = _vaegan(mode)
+    model = _vaegan(mode, equilibrium=None)  # every net steps (gating: the tests below)
     reference = copy.deepcopy(model)  # the weights every loss of the batch is computed from (Algorithm 1)
     noise = _spy(model, "sample_noise")
     data = _Images(shape=RGB)
@@ -242,6 +242,37 @@ def test_vaegan_routes_each_loss_only_to_its_nets(mode, tmp_path):
         assert torch.allclose(gan_d, bce_real(dis(x)[0]) + bce_fake(dis(reconstruction)[0]) + bce_fake(dis(prior)[0]))
     else:
         assert torch.allclose(gan_g, cross_entropy_to(recon_logits, REAL) + cross_entropy_to(prior_logits, REAL))
+
+
+def test_equilibrium_gating_holds_back_whichever_of_d_and_dec_is_winning():
+    model = _vaegan()  # the reference code's equilibrium 0.68, margin 0.35: errors outside [0.33, 1.03] gate
+    sure, unsure = torch.full((4,), 6.0), torch.zeros(4)
+    assert model.equilibrium_gates(sure, -sure, -sure) == {"g": True, "d": False}  # D right everywhere: D waits
+    assert model.equilibrium_gates(-sure, sure, sure) == {"g": False, "d": True}  # D wrong everywhere: Dec waits
+    assert model.equilibrium_gates(unsure, unsure, unsure) == {"g": True, "d": True}  # errors ln 2: both train
+    assert model.equilibrium_gates(sure, sure, sure) == {"g": True, "d": True}  # both rules fire: neither waits
+    # e_gen is the mean over reconstructions and prior samples: 0.31 on one and 1.31 on the other make 0.81.
+    one = torch.ones(4)
+    assert model.equilibrium_gates(unsure, -one, one) == {"g": True, "d": True}
+    assert model.equilibrium_gates(unsure, -one, -one) == {"g": True, "d": False}  # 0.31 on both: D waits
+    three = _vaegan("three_class")
+    right = torch.eye(3)[[REAL, RECONSTRUCTION, PRIOR]] * 12
+    assert three.equilibrium_gates(right[[0] * 4], right[[1] * 4], right[[2] * 4]) == {"g": True, "d": False}
+    uniform = torch.zeros(4, 3)  # a three-class D at chance errs ln 3, read as ln 2: both train
+    assert three.equilibrium_gates(uniform, uniform, uniform) == {"g": True, "d": True}
+    assert _vaegan(equilibrium=None).equilibrium_gates(sure, -sure, -sure) == {"g": True, "d": True}
+
+
+@pytest.mark.parametrize("equilibrium, margin, waits", [(5.0, 1.0, "discriminator"), (0.1, 0.05, "decoder")])
+def test_a_gated_net_keeps_its_weights_through_a_batch(equilibrium, margin, waits, tmp_path):
+    # An untrained D's errors are near ln 2: below 5 − 1 (D counts as winning), above 0.1 + 0.05 (as losing).
+    model = _vaegan(equilibrium=equilibrium, margin=margin)
+    before = {name: _params(getattr(model, name)) for name in ("encoder", "decoder", "discriminator")}
+    trainer = _trainer(tmp_path, max_epochs=1, limit_train_batches=1)
+    trainer.fit(model, train_dataloaders=DataLoader(_Images(shape=RGB), batch_size=8))
+    assert trainer.global_step == 2  # the encoder's step and one of the other two
+    for name, params in before.items():
+        assert _changed(params, getattr(model, name)) == (name != waits), name
 
 
 def test_vae_trains_encoder_and_decoder_on_pixels_and_kl_only(tmp_path):

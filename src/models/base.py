@@ -124,18 +124,22 @@ class GANModule(pl.LightningModule, ABC):
                                   f"(schedules counted in images seen), got {type(scheduler).__name__}.")
         return list(optimizers.values()), schedulers
 
-    def step(self, optimizer: torch.optim.Optimizer, loss: Tensor | Callable[[], Tensor]) -> Tensor:
+    def step(self, optimizer: torch.optim.Optimizer, loss: Tensor | Callable[[], Tensor],
+             when: Callable[[], bool] | None = None) -> Tensor:
         """One optimizer step on ``loss``, gradients confined to that optimizer's parameters; returns the loss.
 
         ``loss`` may be a function that computes it: it then runs while the optimizer is toggled, so only this
-        optimizer's parameters record gradients (no other net's ``.grad`` is filled by this backward).
+        optimizer's parameters record gradients (no other net's ``.grad`` is filled by this backward). ``when``,
+        asked after the loss is computed: whether to take the step at all (VAE-GAN's equilibrium gating); it must
+        answer the same on every rank.
         """
         self.toggle_optimizer(optimizer)
         if callable(loss):
             loss = loss()
-        optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        optimizer.step()
+        if when is None or when():
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            optimizer.step()
         self.untoggle_optimizer(optimizer)
         return loss
 

@@ -23,7 +23,16 @@ On γ: the reference code (andersbll/autoencoding_beyond_pixels `model/aegan.py`
 w·∇L_llike − (1 − w)·∇L_GAN with w = ``recon_vs_gan_weight`` = 1e-5 for CelebA, so its weight sits on the
 reconstruction term as in Algorithm 1 (not the other way); (1 − w) ≈ 1 is left out here. Its losses, like ours, are
 per-image sums of ½·squared feature error, so γ carries over. Also from that code, not taken: real-vs-generated
-weights in D's loss (0.66) and the optional equilibrium gating (skip D's or Dec's update by a margin).
+weights in D's loss (0.66).
+
+Equilibrium gating (the reference code's ``equilibrium`` 0.68 and ``margin`` 0.35; ``equilibrium=None`` turns it
+off): D's errors on this batch, before any update, are e_real (its loss on X, as real) and e_gen (the mean of its
+losses on X̃ and X_p, as generated; three-class: each set's cross-entropy to its own class, scaled by ln 2 / ln 3
+so that a D at chance errs ln 2 ≈ 0.69 in both modes). When either is below
+equilibrium − margin, D is winning and skips its update; when either is above equilibrium + margin, D is losing
+and Dec skips its update; never both (both then train). Without it, D wins within an epoch on the 32-px faces and
+Dec collapses to one texture (experiments/results/vaegan_faces_ungated.json). The errors are averaged over ranks
+first, so every rank takes the same decision (a rank that skipped a backward the others ran would hang DDP).
 
 Every update uses the quantities of this batch computed before any of the three nets moved (as Algorithm 1, which
 takes all gradients from one forward pass): the encoder step first (its forward toggled to the encoder, so no other
@@ -33,6 +42,7 @@ per set, DCGAN's practice). Three RMSProp optimizers, ``e``, ``g`` (the decoder)
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -71,17 +81,29 @@ def _three_class_g(reconstruction: Tensor, prior: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class AdversarialLosses:
-    """One discriminator mode: D's number of logits, D's loss of (real, reconstruction, prior-sample) logits and the
-    decoder's loss of (reconstruction, prior-sample) logits."""
+    """One discriminator mode: D's number of logits, D's loss of (real, reconstruction, prior-sample) logits, the
+    decoder's loss of (reconstruction, prior-sample) logits, and D's errors (e_real, e_gen) for equilibrium gating."""
 
     n_classes: int
     discriminator: Callable[[Tensor, Tensor, Tensor], Tensor]
     decoder: Callable[[Tensor, Tensor], Tensor]
+    errors: Callable[[Tensor, Tensor, Tensor], Tensor]
+
+
+def _binary_errors(real: Tensor, reconstruction: Tensor, prior: Tensor) -> Tensor:
+    return torch.stack([bce_real(real), 0.5 * (bce_fake(reconstruction) + bce_fake(prior))])
+
+
+def _three_class_errors(real: Tensor, reconstruction: Tensor, prior: Tensor) -> Tensor:
+    """Each set's cross-entropy to its own class, times ln 2 / ln 3: a D at chance errs ln 2, as a binary one."""
+    errors = torch.stack([cross_entropy_to(real, REAL),
+                          0.5 * (cross_entropy_to(reconstruction, RECONSTRUCTION) + cross_entropy_to(prior, PRIOR))])
+    return errors * (math.log(2) / math.log(3))
 
 
 DISCRIMINATOR_MODES = {
-    "binary": AdversarialLosses(1, _binary_d, _binary_g),
-    "three_class": AdversarialLosses(3, _three_class_d, _three_class_g),
+    "binary": AdversarialLosses(1, _binary_d, _binary_g, _binary_errors),
+    "three_class": AdversarialLosses(3, _three_class_d, _three_class_g, _three_class_errors),
 }
 DiscriminatorMode = Annotated[Literal["binary", "three_class"],
                               Meaning("the discriminator: real vs generated, or real / reconstruction / prior sample")]
@@ -94,6 +116,8 @@ class VAEGAN(GaussianAutoencoder):
         optimizer_e, optimizer_g, optimizer_d: ``_partial_`` optimizers of Enc, Dec and Dis.
         gamma: γ, the weight of L_llike in the decoder's loss (paper convention, see the module docstring).
         discriminator_mode: ``binary`` or ``three_class``.
+        equilibrium, margin: the equilibrium gating of the reference code (module docstring); ``equilibrium=None``:
+            every net updates at every batch (Algorithm 1 as printed).
     """
 
     @checked
@@ -102,7 +126,9 @@ class VAEGAN(GaussianAutoencoder):
                  gamma: Annotated[float, Meaning("γ, the weight of the feature reconstruction in the decoder's loss",
                                                  at_least=0)] = 1e-5,
                  discriminator_mode: DiscriminatorMode = "binary", grid_columns: GridColumns = 8,
-                 ema_decay: float | None = None, schedulers: dict | None = None):
+                 ema_decay: float | None = None, schedulers: dict | None = None,
+                 equilibrium: Annotated[float | None, Meaning("D's error at balance", at_least=0)] = 0.68,
+                 margin: Annotated[float, Meaning("the gating margin", at_least=0)] = 0.35):
         super().__init__(encoder, decoder, latent_dim, grid_columns, ema_decay, schedulers)
         self.save_hyperparameters(ignore=["encoder", "decoder", "discriminator", "optimizer_e", "optimizer_g",
                                           "optimizer_d", "schedulers"])
@@ -120,6 +146,17 @@ class VAEGAN(GaussianAutoencoder):
         self.check_finite({name: loss})
         return loss
 
+    def equilibrium_gates(self, real: Tensor, reconstruction: Tensor, prior: Tensor) -> dict[str, bool]:
+        """Whether Dec (``"g"``) and D (``"d"``) update on this batch, from D's logits on X, X̃ and X_p before any
+        update (module docstring); both always when ``equilibrium`` is None."""
+        if self.hparams.equilibrium is None:
+            return {"g": True, "d": True}
+        errors = self.adversarial.errors(real, reconstruction, prior)
+        errors = self.trainer.strategy.reduce(errors, reduce_op="mean") if self._trainer is not None else errors
+        low, high = self.hparams.equilibrium - self.hparams.margin, self.hparams.equilibrium + self.hparams.margin
+        train_d, train_g = not bool((errors < low).any()), not bool((errors > high).any())
+        return {"g": True, "d": True} if not (train_d or train_g) else {"g": train_g, "d": train_d}
+
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         optimizer_e, optimizer_g, optimizer_d = self.optimizers()
         real = batch["image"]
@@ -129,9 +166,9 @@ class VAEGAN(GaussianAutoencoder):
         def encoder_loss() -> Tensor:
             mu, log_var = self.encoder(real)
             z = self.posterior_sample(mu, log_var, eps)
-            _, real_features = self.discriminator(real)
+            real_logits, real_features = self.discriminator(real)
             _, recon_features = self.discriminator(self.decoder(z))
-            saved.update(z=z.detach(), real_features=real_features.detach(),
+            saved.update(z=z.detach(), real_features=real_features.detach(), real_logits=real_logits.detach(),
                          kl=kl_to_standard_normal(mu, log_var), llike=fixed_gaussian_nll(recon_features, real_features))
             return self._finite("loss_e", saved["kl"] + saved["llike"])
 
@@ -141,6 +178,7 @@ class VAEGAN(GaussianAutoencoder):
             prior_logits, _ = self.discriminator(prior)
             saved.update(reconstruction=reconstruction.detach(), prior=prior.detach(),
                          gan_g=self.adversarial.decoder(recon_logits, prior_logits))
+            gates.update(self.equilibrium_gates(saved["real_logits"], recon_logits.detach(), prior_logits.detach()))
             llike = fixed_gaussian_nll(recon_features, saved["real_features"])
             return self._finite("loss_g", self.hparams.gamma * llike + saved["gan_g"])
 
@@ -148,13 +186,14 @@ class VAEGAN(GaussianAutoencoder):
             real_logits, _ = self.discriminator(real)
             recon_logits, _ = self.discriminator(saved["reconstruction"])
             prior_logits, _ = self.discriminator(saved["prior"])
-            saved["real_logits"] = real_logits.detach()
             return self._finite("loss_d", self.adversarial.discriminator(real_logits, recon_logits, prior_logits))
 
+        gates: dict[str, bool] = {}
         loss_e = self.step(optimizer_e, encoder_loss)
-        loss_g = self.step(optimizer_g, decoder_loss)
-        loss_d = self.step(optimizer_d, discriminator_loss)
+        loss_g = self.step(optimizer_g, decoder_loss, when=lambda: gates["g"])
+        loss_d = self.step(optimizer_d, discriminator_loss, when=lambda: gates["d"])
         self.log_dict({
+            "train/trains_g": float(gates["g"]), "train/trains_d": float(gates["d"]),
             "train/loss_e": loss_e.detach(), "train/loss_g": loss_g.detach(), "train/loss_d": loss_d.detach(),
             "train/kl": saved["kl"].detach(), "train/llike": saved["llike"].detach(),
             "train/gan_g": saved["gan_g"].detach(),
