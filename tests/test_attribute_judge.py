@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import random
 
 import pytest
 import torch
@@ -228,13 +229,15 @@ def test_cache_key_follows_the_dataset_and_the_settings(tmp_path):
     assert judge_path(ShapesDataModule(), tmp_path, dataclasses.replace(FAST, seed=1)) != path
 
 
-@pytest.mark.parametrize("damage", ["random bytes", "truncated"])
+@pytest.mark.parametrize("damage", ["random bytes", "bytes the unpickler indexes past", "truncated"])
 def test_unreadable_cache_is_trained_again_with_a_warning(tmp_path, trainings, damage):
     datamodule = ShapesDataModule()
     load_judge(datamodule, tmp_path, CHEAP)
     path = judge_path(datamodule, tmp_path, CHEAP)
     content = path.read_bytes()
-    path.write_bytes(os.urandom(512) if damage == "random bytes" else content[:len(content) // 2])
+    damaged = {"random bytes": os.urandom(512), "bytes the unpickler indexes past": random.Random(2).randbytes(512),
+               "truncated": content[:len(content) // 2]}  # seed 2's bytes raise IndexError in torch.load
+    path.write_bytes(damaged[damage])
     with pytest.warns(UserWarning, match="unreadable"):
         load_judge(datamodule, tmp_path, CHEAP)
     assert len(trainings) == 2

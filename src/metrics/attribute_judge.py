@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import pickle
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -31,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from src.metrics.fid import images_to_uint8
 from src.nets.attribute_classifier import AttributeClassifier
-from src.utils.atomic import save_atomically
+from src.utils.atomic import UNREADABLE_CACHE_ERRORS, save_atomically
 from src.utils.hashing import digest
 from src.utils.paths import cache_root
 
@@ -297,8 +296,7 @@ def _read_judge(path: Path) -> AttributeJudge | None:
         return None
     try:
         return AttributeJudge.from_state(torch.load(path, map_location="cpu", weights_only=True))
-    # A truncated zip fails in a seek (OSError), random bytes in the unpickler, a stale layout in load_state_dict.
-    except (OSError, RuntimeError, EOFError, KeyError, TypeError, ValueError, pickle.UnpicklingError) as error:
+    except UNREADABLE_CACHE_ERRORS as error:
         warnings.warn(f"The cached attribute judge {path} is unreadable ({type(error).__name__}); training it again.",
                       stacklevel=3)
         return None

@@ -11,7 +11,6 @@ Real-image features can be cached on disk with `cached_features`, keyed by every
 from __future__ import annotations
 
 import os
-import pickle
 import warnings
 from collections.abc import Callable
 from importlib.metadata import version
@@ -30,6 +29,7 @@ from src.metrics.inception import (
     build_inception,
     save_atomically,
 )
+from src.utils.atomic import UNREADABLE_CACHE_ERRORS
 from src.utils.hashing import digest, file_digest
 from src.utils.paths import cache_root
 
@@ -235,7 +235,7 @@ def _read_features(path: Path) -> Tensor | None:
         return None
     try:
         return torch.load(path, map_location="cpu", weights_only=True)["features"]
-    except (OSError, RuntimeError, EOFError, KeyError, pickle.UnpicklingError) as error:
+    except UNREADABLE_CACHE_ERRORS as error:
         # Raising here, on rank 0 alone, would leave the other ranks waiting in the broadcast.
         warnings.warn(f"Cached FID features {path} are unreadable ({type(error).__name__}); computing them again.",
                       stacklevel=3)

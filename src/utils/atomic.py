@@ -5,6 +5,8 @@ features): write a temporary file beside the target, fsync it, ``os.replace`` it
 """
 from __future__ import annotations
 
+import pickle
+
 import contextlib
 import os
 import shutil
@@ -67,3 +69,10 @@ def _fsync_directory(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+#: What torch.load raises on a damaged cache file: a truncated zip fails in a seek (OSError) or in the reader
+#: (RuntimeError, EOFError); random bytes in the unpickler (UnpicklingError mostly; for some bytes an IndexError,
+#: a KeyError or a UnicodeDecodeError, a ValueError); a stale layout in a lookup or load_state_dict.
+UNREADABLE_CACHE_ERRORS = (OSError, RuntimeError, EOFError, KeyError, IndexError, TypeError, ValueError,
+                           pickle.UnpicklingError)
