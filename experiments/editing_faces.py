@@ -32,7 +32,7 @@ from torchvision.utils import save_image
 
 from src.inversion.editing import (AttributeConstraint, EditSettings, StrokeConstraint, attribute_vector,  # noqa: E402
                                    constrained_edit, shift)
-from src.metrics.attribute_judge import flip_rate, kept_share  # noqa: E402
+from src.metrics.attribute_judge import attribute_accuracy, flip_rate, kept_share  # noqa: E402
 
 NAME = "editing_faces"
 STROKE_COLOR = (200, 30, 30)
@@ -74,7 +74,7 @@ def edit_figures(judge, edited: torch.Tensor, labels, recon_pred, exclude: list[
     mask = torch.ones(labels.shape, dtype=torch.bool)
     for name in exclude:
         mask[:, judge.names.index(name)] = False
-    kept = lambda before: float(((pred == before.to(pred.device)) & mask).sum() / mask.sum())  # noqa: E731
+    kept = lambda before: attribute_accuracy(pred, before, judge.names, mask)["mean"]  # noqa: E731
     figures["kept"], figures["kept_vs_reconstruction"] = kept(labels), kept(recon_pred)
     if target is not None and not exclude[1:]:
         each = kept_share(pred, labels, target, judge.names)
