@@ -64,13 +64,18 @@ class GANModule(pl.LightningModule, ABC):
             kept as ``self.generator``.
         ema_decay: None (off) or the decay of an exponential moving average of ``self.generator``'s weights
             (ProGAN: 0.999). The average is a shadow copy (``generator_ema``, in checkpoints; the trained generator
-            is never overwritten), updated after every batch, and used for evaluation, grids and sampling.
+            is never overwritten), updated after every generator step (:meth:`update_ema`; after every batch for a
+            family that steps its generator once per batch), and used for evaluation, grids and sampling.
         schedulers: per optimizer name (the keys of :meth:`build_optimizers`), a factory ``optimizer → ImageSchedule``
             (a ``_partial_`` config); each is advanced by the images seen after every batch.
     """
 
     #: The kinds of data (``GANDataModule.kinds``) this family can train on: any one of them will do.
     data_kinds: ClassVar[tuple[str, ...]] = ("image",)
+    #: Whether the EMA is updated once per loader batch (the default, one generator step per batch). A family that
+    #: takes several generator steps per batch (ProGAN's slices) sets False and calls :meth:`update_ema` after each:
+    #: the decay is per generator step (the paper's 0.999 per minibatch).
+    ema_each_batch: ClassVar[bool] = True
     generator: nn.Module
 
     def __init__(self, generator: nn.Module, ema_decay: float | None = None,
@@ -153,6 +158,11 @@ class GANModule(pl.LightningModule, ABC):
         schedulers = self.lr_schedulers()
         for scheduler in schedulers if isinstance(schedulers, list) else [schedulers] if schedulers else []:
             scheduler.step_to(int(self.images_seen))
+        if self.ema_each_batch:
+            self.update_ema()
+
+    def update_ema(self) -> None:
+        """One step of the generator EMA (nothing when there is none)."""
         if self.generator_ema is not None:
             self.generator_ema.update_parameters(self.generator)
 

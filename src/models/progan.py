@@ -73,6 +73,7 @@ class ProGAN(GANModule):
     """
 
     data_kinds = ("image",)
+    ema_each_batch = False  # the EMA steps after every G step (each slice), the paper's 0.999 per minibatch
 
     @checked
     def __init__(
@@ -196,6 +197,7 @@ class ProGAN(GANModule):
         loss_g = self.loss.generator_loss(critic(fake)) + sum(extra_g.values())
         self.check_finite({"loss_g": loss_g})
         self.step(optimizer_g, loss_g)
+        self.update_ema()
         return {
             "train/loss_d": loss_d.detach(), "train/loss_g": loss_g.detach(), "train/penalty": penalty.detach(),
             "train/d_real": real_scores.mean().detach(), "train/d_fake": fake_scores.mean().detach(),
