@@ -183,6 +183,23 @@ def test_text_encoder_ignores_padding_and_reads_up_to_each_length():
     assert tokens[1].item() == vocabulary.unk_id and vocabulary.unknown_words("a zorgish man") == ["zorgish"]
 
 
+def test_normalized_text_encoder_keeps_captions_apart_however_close_the_lstm_puts_them():
+    # The LSTM's states made near-constant (as training drove them on the faces, where the spread fell to 1% of the size):
+    # standardised over the batch, the captions are still unit-variance apart, and a single caption still encodes.
+    encoder = TextEncoder(10, 4, 6, 1, normalize=True)
+    with torch.no_grad():
+        encoder.lstm.bias_ih_l0.fill_(3.0)
+        encoder.lstm.weight_ih_l0.mul_(0.01)
+    tokens, lengths = torch.randint(2, 10, (8, 5)), torch.tensor([5, 3, 1, 2, 4, 5, 2, 3])
+    raw = TextEncoder(10, 4, 6, 1)
+    raw.load_state_dict({k: v for k, v in encoder.state_dict().items() if not k.startswith("norm.")})
+    assert (raw(tokens, lengths).std(0) / raw(tokens, lengths).abs().mean(0)).max() < 0.1
+    phi = encoder(tokens, lengths)
+    assert torch.allclose(phi.std(0, unbiased=False), torch.ones(6), atol=1e-2)
+    assert encoder(tokens[:1], lengths[:1]).shape == (1, 6)
+    assert encoder.eval()(tokens, lengths).shape == (8, 6)
+
+
 def test_kl_term_trains_the_text_encoder_and_the_conditioning():
     encoder, augmentation = TextEncoder(10, 4, 6, 1), ConditioningAugmentation(6, 3)
     tokens, lengths = torch.randint(2, 10, (5, 7)), torch.tensor([7, 3, 1, 5, 2])
@@ -204,6 +221,66 @@ def test_text_to_image_generator_chains_the_sizes():
     assert out.images.shape == (3, 3, 8, 8) and out.embedding.shape == (3, 6) and out.mu.shape == (3, 5)
     with pytest.raises(ConfigError, match="do not chain"):
         TextToImageGenerator(TextEncoder(10, 4, 6, 1), ConditioningAugmentation(6, 12), image)
+
+
+def _tiny_t2f(**kwargs):
+    from src.models.t2f import T2F
+
+    generator = TextToImageGenerator(TextEncoder(10, 4, 6, 1), ConditioningAugmentation(6, 5),
+                                     ProGANGenerator(9, 8, 3, **TINY_NETS))
+    return T2F(generator, ProGANDiscriminator(8, 3, condition_dim=6, compressed_dim=4, **TINY_NETS),
+               functools.partial(torch.optim.Adam), functools.partial(torch.optim.Adam), GrowthSchedule(8),
+               WGANGP(), latent_dim=9, vocabulary=["<pad>", "<unk>"], text_acc=False, **kwargs)
+
+
+@pytest.mark.parametrize("trained_by", ["discriminator", "generator"])
+def test_t2f_text_encoder_learns_only_from_the_loss_it_is_assigned(trained_by):
+    # "discriminator": D's loss (its matching-aware term) trains the encoder, and neither L_G nor the KL reaches it
+    # (under the KL, the paper's route shrank φ to ~3e-4 on the faces and D never read the text); "generator": the
+    # paper's route, the reverse.
+    model = _tiny_t2f(text_encoder_loss=trained_by)
+    encoder = model.generator.text_encoder
+    groups = {name: {id(p) for group in opt.param_groups for p in group["params"]}
+              for name, opt in model.build_optimizers().items()}
+    assert all((id(p) in groups["d"]) == (trained_by == "discriminator") != (id(p) in groups["g"])
+               for p in encoder.parameters())
+    tokens, lengths = torch.randint(2, 10, (4, 5)), torch.tensor([5, 3, 1, 2])
+    phase, real = model.growth.at(0), torch.randn(4, 3, 4, 4)
+
+    def reaches_encoder(loss_of) -> bool:
+        encoder.zero_grad(set_to_none=True)
+        fake, extras = model.make_fakes(model.sample_inputs({"tokens": tokens, "length": lengths}), phase,
+                                        model.generator)
+        loss_of(fake, extras).backward()
+        return any(p.grad is not None and p.grad.abs().sum() > 0 for p in encoder.parameters())
+
+    def loss_d(fake, extras):
+        real_scores = model.critic(real, phase, extras)
+        mismatch = model.extra_d_loss(real, real_scores, phase, extras)["mismatch"]
+        return -real_scores.mean() + model.critic(fake.detach(), phase, extras).mean() + mismatch
+
+    by_d = trained_by == "discriminator"
+    assert reaches_encoder(loss_d) == by_d
+    assert reaches_encoder(lambda fake, extras: -model.critic(fake, phase, extras, for_generator=True).mean()) != by_d
+    assert reaches_encoder(lambda fake, extras: sum(model.extra_g_loss(extras).values())) != by_d
+
+
+def test_t2f_matching_aware_term_shares_the_fakes_weight():
+    # L_D = −D(x, φ) + (1 − w)·D(G, φ) + w·D(x, φ̃): lowering every score by b leaves it unchanged (but for the
+    # drift), where the reference's 1 + 1 let it fall by b, and D's scores sank to −1/(2·drift) = −500.
+    model = _tiny_t2f(mismatch_weight=0.25)
+    assert model.fake_weight() == 0.75
+    _, extras = model.make_fakes(model.sample_inputs({"tokens": torch.randint(2, 10, (4, 5)),
+                                                      "length": torch.tensor([5, 3, 1, 2])}), model.growth.at(0),
+                                 model.generator)
+    real = torch.randn(4, 3, 4, 4)
+    real_scores = model.critic(real, model.growth.at(0), extras)
+    mismatch = model.extra_d_loss(real, real_scores, model.growth.at(0), extras)["mismatch"]
+    expected = 0.25 * model.discriminator(real, 0, 1.0, extras["embedding"].roll(1, dims=0)).mean()
+    assert torch.allclose(mismatch, expected)
+    assert model._text_margin is not None
+    with pytest.raises(ConfigError, match="mismatch_weight=1.5"):
+        _tiny_t2f(mismatch_weight=1.5)
 
 
 # ----- end to end ----------------------------------------------------------------------------------------------

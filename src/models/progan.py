@@ -130,12 +130,17 @@ class ProGAN(GANModule):
         the net from ``generator`` (default: the training RNG)."""
         return net(inputs["z"], phase.stage, phase.alpha), {}
 
-    def critic(self, images: Tensor, phase: Phase, extras: dict) -> Tensor:
-        """D's scores N of ``images`` at ``phase`` (given what :meth:`make_fakes` returned)."""
+    def critic(self, images: Tensor, phase: Phase, extras: dict, for_generator: bool = False) -> Tensor:
+        """D's scores N of ``images`` at ``phase`` (given what :meth:`make_fakes` returned), in D's step or, with
+        ``for_generator``, in G's."""
         return self.discriminator(images, phase.stage, phase.alpha)
 
-    def extra_d_loss(self, real: Tensor, phase: Phase, extras: dict) -> dict[str, Tensor]:
-        """Terms added to D's loss, by name (T2F: the matching-aware term)."""
+    def fake_weight(self) -> float:
+        """The weight of the fakes' term in D's loss (T2F: 1 − the matching-aware term's weight)."""
+        return 1.0
+
+    def extra_d_loss(self, real: Tensor, real_scores: Tensor, phase: Phase, extras: dict) -> dict[str, Tensor]:
+        """Terms added to D's loss, by name (T2F: the matching-aware term), given D's scores of the real images."""
         return {}
 
     def extra_g_loss(self, extras: dict) -> dict[str, Tensor]:
@@ -188,13 +193,14 @@ class ProGAN(GANModule):
         critic = partial(self.critic, phase=phase, extras=extras)
         real_scores, fake_scores = critic(real), critic(fake.detach())
         penalty = self.loss.penalty(critic, real, fake)
-        extra_d = self.extra_d_loss(real, phase, extras)
-        loss_d = self.loss.real_term(real_scores) + self.loss.fake_term(fake_scores) + penalty + sum(extra_d.values())
+        extra_d = self.extra_d_loss(real, real_scores, phase, extras)
+        loss_d = (self.loss.real_term(real_scores) + self.fake_weight() * self.loss.fake_term(fake_scores) + penalty
+                  + sum(extra_d.values()))
         self.check_finite({"loss_d": loss_d})
         self.step(optimizer_d, loss_d)
 
         extra_g = self.extra_g_loss(extras)
-        loss_g = self.loss.generator_loss(critic(fake)) + sum(extra_g.values())
+        loss_g = self.loss.generator_loss(critic(fake, for_generator=True)) + sum(extra_g.values())
         self.check_finite({"loss_g": loss_g})
         self.step(optimizer_g, loss_g)
         self.update_ema()

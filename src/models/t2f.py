@@ -7,17 +7,30 @@ Our names → the paper's / reference code's:
 - discriminator: ProGAN's D with ``condition_dim`` = |φ(t)|: φ(t) is compressed by a dense layer, tiled over 4×4
   and concatenated after minibatch stddev in the final block.
 
-Training, per slice (as ProGAN; WGAN-GP by default):
-    L_D = E[D(G(c, z), φ)] − E[D(x, φ)] + λ·GP(x, G(c, z) | φ) + 0.001·E[D(x, φ)²] + E[D(x, φ_mismatched)]
+Training, per slice (as ProGAN; WGAN-GP by default), with w = ``mismatch_weight`` (0 without ``matching_aware``):
+    L_D = −E[D(x, φ)] + (1 − w)·E[D(G(c, z), φ)] + w·E[D(x, φ̃)] + λ·GP(x, G(c, z) | φ) + 0.001·E[D(x, φ)²]
     L_G = −E[D(G(c, z), φ)] + kl_weight·KL(N(μ, σ²) ‖ N(0, I))
-- The matching-aware term E[D(x, φ_mismatched)] (real images with other items' captions count as fakes: the
-  loss's fake term, as the reference adds mean D(real, mismatched text) to the WGAN loss; no extra penalty):
-  φ rolled by one place within the batch, so no image keeps its own caption (the reference permutes at random,
-  which leaves some pairs matched).
-- One optimizer trains G, the text encoder and the conditioning layer on L_G (the reference has three Adams with
-  the same settings, which is the same update: Adam is per parameter). D sees φ detached: the text encoder learns
-  through the generator's conditioning and the KL term only, never to please D (the reference lets L_G also reach
-  the encoder through D's text input).
+- The matching-aware term E[D(x, φ̃)]: real images with other items' captions count as fakes; φ̃ is φ rolled by
+  one place within the batch, so no image keeps its own caption (the reference permutes at random, which leaves
+  some pairs matched). The two kinds of fake share one weight, GAN-CLS's balance (Reed et al. 2016: ½ and ½, our
+  default). The reference adds the mismatched term at full weight to the full fake term: D's loss then falls by one
+  for every unit all its scores drop, which only the drift term stops, so every score settles near
+  −1/(2·0.001) = −500 (measured: D(real) ≈ D(x, φ̃) ≈ −500 from the 8×8 stage on). ``mismatch_weight: 1`` with the
+  fake term kept at 1 is not offered.
+- Which loss trains the text encoder (``text_encoder_loss``):
+  ``generator`` (the paper): G's optimizer trains G, the text encoder and the conditioning layer on L_G through c
+  and the KL; D sees φ detached (the reference also lets L_G reach the encoder through D's text input). Measured on
+  the faces: the encoder's output shrank to ~3e-4 under the KL, c became pure N(0, I) noise, D never told matched
+  from mismatched captions (``train/text_margin`` ≈ 0) and the faces ignored the text (text accuracy = shuffled =
+  base rate; experiments/results/t2f_faces_encoder_by_generator.json).
+  ``discriminator`` (our default): D's optimizer trains the encoder with D on L_D, so φ becomes what the
+  matching-aware D needs to tell a caption that fits an image from one that does not; the conditioning layer reads
+  φ detached, as StackGAN's reads its fixed pretrained embedding, and is trained by G's optimizer on L_G and the
+  KL, which can then shrink μ but not φ.
+- ``train/text_margin``: E[D(x, φ)] − E[D(x, φ̃)], how far D prefers each real image's own caption (0: D ignores
+  the text).
+- G's optimizer: one Adam for G and the conditioning layer (and, with ``generator``, the text encoder); the reference
+  has three Adams with the same settings, which is the same update (Adam is per parameter).
 
 Evaluation (by the EMA generator, which averages the text encoder and conditioning layer too):
 - stream ``captions``: one fake per held-out caption of the test split (``test_captions``, templates never seen in
@@ -35,7 +48,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import torch
 from torch import Tensor
@@ -51,6 +64,7 @@ from src.nets.losses import gaussian_kl
 from src.nets.progan import upsample
 from src.nets.t2f import TextToImageGenerator
 from src.utils.arguments import Meaning, checked
+from src.utils.errors import ConfigError
 
 STREAM = "captions"
 
@@ -60,7 +74,8 @@ class T2F(ProGAN):
         vocabulary: the training captions' words (``${dataset.vocabulary}``), to tokenize captions at sampling.
         max_caption_length: tokens per caption (``${dataset.max_caption_length}``).
         kl_weight: of the conditioning augmentation's KL term (paper 1).
-        matching_aware: add D's matching-aware term.
+        matching_aware: add D's matching-aware term; mismatch_weight: its weight w (the fakes' is 1 − w).
+        text_encoder_loss: ``discriminator`` (L_D trains the text encoder) or ``generator`` (L_G does: the paper).
         text_acc: log ``val/text_acc`` where the data allows it; text_acc_samples: test captions it reads at most.
         judge: settings of the attribute judge (:class:`JudgeSettings` fields; {}: the defaults); judge_cache_dir.
     """
@@ -77,13 +92,20 @@ class T2F(ProGAN):
         max_caption_length: Annotated[int, Meaning("tokens per caption", at_least=1)] = 32,
         kl_weight: Annotated[float, Meaning("the KL term's weight", at_least=0)] = 1.0,
         matching_aware: bool = True,
+        mismatch_weight: Annotated[float, Meaning("the matching-aware term's weight", at_least=0)] = 0.5,
+        text_encoder_loss: Annotated[Literal["discriminator", "generator"],
+                                     Meaning("the loss that trains the text encoder")] = "discriminator",
         text_acc: bool = True,
         text_acc_samples: Annotated[int, Meaning("test captions val/text_acc reads", at_least=1)] = 500,
         judge: dict | None = None,
         judge_cache_dir: str | None = None,
         **kwargs: Any,
     ):
+        if mismatch_weight > 1:
+            raise ConfigError(f"model.mismatch_weight={mismatch_weight} leaves the fakes' term a negative weight "
+                              f"(1 − w); use a weight in [0, 1] (GAN-CLS: 0.5).")
         self._noise_dim = generator.noise_dim
+        self._text_margin: Tensor | None = None
         self._max_length = max_caption_length
         super().__init__(generator, *args, **kwargs)
         # The vocabulary and the judge settings stay out of hparams (checkpoints hold plain values only; the run's
@@ -112,19 +134,52 @@ class T2F(ProGAN):
         return {"tokens": batch["tokens"], "lengths": batch["length"],
                 "noise": torch.randn(n, self._noise_dim, device=self.device, generator=generator)}
 
+    @property
+    def _encoder_is_ds(self) -> bool:
+        return self.hparams.text_encoder_loss == "discriminator"
+
+    def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        if not self._encoder_is_ds:
+            return super().build_optimizers()
+        encoder = list(self.generator.text_encoder.parameters())
+        kept = {id(p) for p in encoder}
+        return {"g": self.optimizer_g([p for p in self.generator.parameters() if id(p) not in kept]),
+                "d": self.optimizer_d([*self.discriminator.parameters(), *encoder])}
+
     def make_fakes(self, inputs: dict[str, Tensor], phase: Phase, net: torch.nn.Module,
                    generator: torch.Generator | None = None) -> tuple[Tensor, dict]:
-        out = net(inputs["tokens"], inputs["lengths"], inputs["noise"], phase.stage, phase.alpha, generator)
+        out = net(inputs["tokens"], inputs["lengths"], inputs["noise"], phase.stage, phase.alpha, generator,
+                  detach_text=self._encoder_is_ds)
         return out.images, {"embedding": out.embedding, "mu": out.mu, "log_var": out.log_var}
 
-    def critic(self, images: Tensor, phase: Phase, extras: dict) -> Tensor:
-        return self.discriminator(images, phase.stage, phase.alpha, extras["embedding"].detach())
+    def _d_text(self, extras: dict, for_generator: bool) -> Tensor:
+        """φ as D reads it: attached in D's step when L_D trains the encoder, else detached."""
+        embedding = extras["embedding"]
+        return embedding if self._encoder_is_ds and not for_generator else embedding.detach()
 
-    def extra_d_loss(self, real: Tensor, phase: Phase, extras: dict) -> dict[str, Tensor]:
-        if not self.hparams.matching_aware or real.shape[0] < 2:
+    def critic(self, images: Tensor, phase: Phase, extras: dict, for_generator: bool = False) -> Tensor:
+        return self.discriminator(images, phase.stage, phase.alpha, self._d_text(extras, for_generator))
+
+    def _mismatching(self, n: int) -> bool:
+        return self.hparams.matching_aware and self.hparams.mismatch_weight > 0 and n >= 2
+
+    def fake_weight(self) -> float:
+        return 1.0 - self.hparams.mismatch_weight if self.hparams.matching_aware else 1.0
+
+    def extra_d_loss(self, real: Tensor, real_scores: Tensor, phase: Phase, extras: dict) -> dict[str, Tensor]:
+        if not self._mismatching(real.shape[0]):
+            self._text_margin = None
             return {}
-        mismatched = extras["embedding"].detach().roll(1, dims=0)
-        return {"mismatch": self.loss.fake_term(self.discriminator(real, phase.stage, phase.alpha, mismatched))}
+        mismatched = self._d_text(extras, for_generator=False).roll(1, dims=0)
+        scores = self.discriminator(real, phase.stage, phase.alpha, mismatched)
+        self._text_margin = (real_scores - scores).mean().detach()
+        return {"mismatch": self.hparams.mismatch_weight * self.loss.fake_term(scores)}
+
+    def train_slice(self, batch: dict[str, Any], phase: Phase) -> dict[str, Tensor]:
+        logged = super().train_slice(batch, phase)
+        if self._text_margin is not None:
+            logged["train/text_margin"] = self._text_margin
+        return logged
 
     def extra_g_loss(self, extras: dict) -> dict[str, Tensor]:
         return {"kl": self.hparams.kl_weight * gaussian_kl(extras["mu"], extras["log_var"])}

@@ -3,7 +3,7 @@ with Gaussian noise → ProGAN's growing generator. One module, so the generator
 the text encoder and the conditioning layer with the image generator, as they are trained together.
 
     φ = TextEncoder(tokens, lengths)                 N×E
-    c, μ, log σ² = ConditioningAugmentation(φ)        N×K each
+    c, μ, log σ² = ConditioningAugmentation(φ)        N×K each (φ detached with ``detach_text``: the encoder is D's)
     image = G([c, z], depth, α), z ∼ N(0, I)          N×C×R×R  (G's latent_dim = K + noise_dim)
 """
 from __future__ import annotations
@@ -41,7 +41,9 @@ class TextToImageGenerator(nn.Module):
         return self.image.resolution
 
     def forward(self, tokens: Tensor, lengths: Tensor, noise: Tensor, depth: int | None = None, alpha: float = 1.0,
-                generator: torch.Generator | None = None) -> TextFakes:
+                generator: torch.Generator | None = None, detach_text: bool = False) -> TextFakes:
+        """``detach_text``: the conditioning reads φ(t) detached (no gradient from G's losses reaches the encoder);
+        the returned ``embedding`` is attached either way."""
         embedding = self.text_encoder(tokens, lengths)
-        c, mu, log_var = self.augmentation(embedding, generator)
+        c, mu, log_var = self.augmentation(embedding.detach() if detach_text else embedding, generator)
         return TextFakes(self.image(torch.cat([c, noise], dim=1), depth, alpha), embedding, mu, log_var)
