@@ -334,6 +334,21 @@ def test_a_corrupt_cache_is_drawn_again_with_a_warning(damage, tmp_path: Path):
     assert [p.name for p in folder.parent.iterdir() if p.name.startswith(".")] == []
 
 
+def test_a_rank_that_drew_the_block_too_keeps_the_copy_another_put_in_place(tmp_path: Path):
+    # Two DDP ranks with a cold cache both draw the block; the first to finish moves its copy into place and reads
+    # it. The second, finishing after, must use that copy, not delete it under the first one's reader (that race
+    # failed the ddp_cpu CycleGAN test with FileNotFoundError on images.npy). The second rank's path is taken for real:
+    # it found no cache when it started, so it went straight to drawing (store._generate).
+    block = _faces(tmp_path).faces.block("train")
+    first = store.faces(block, tmp_path)
+    place = store.folder(block, tmp_path)
+    inodes = {p.name: p.stat().st_ino for p in place.iterdir()}
+    second = store._generate(block, place, 1)
+    assert {p.name: p.stat().st_ino for p in place.iterdir()} == inodes
+    assert np.array_equal(second["images"], first["images"])
+    assert [p.name for p in place.parent.iterdir() if p.name.startswith(".")] == []
+
+
 def test_a_failed_write_leaves_no_block_behind(tmp_path: Path):
     # A real "file too large" (the block needs 3 MB): RLIMIT_FSIZE in a child process.
     script = (

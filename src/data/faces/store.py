@@ -168,8 +168,16 @@ def _generate(block: FaceBlock, place: Path, processes: int) -> dict[str, np.nda
         for path in tmp.iterdir():
             with open(path, "rb+") as f:
                 os.fsync(f.fileno())
-        if place.exists():  # the unreadable block found above
-            shutil.rmtree(place, ignore_errors=True)
+        if place.exists():
+            # Another process (a second DDP rank, a parallel job) may have put a good copy in place meanwhile:
+            # use it; remove only what is still unreadable (the block found above), never a copy being read.
+            try:
+                arrays = load(place, block)
+            except UNREADABLE:
+                shutil.rmtree(place, ignore_errors=True)
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+                return arrays
         try:
             os.replace(tmp, place)
         except OSError:
