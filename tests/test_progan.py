@@ -184,18 +184,21 @@ def test_text_encoder_ignores_padding_and_reads_up_to_each_length():
 
 
 def test_normalized_text_encoder_keeps_captions_apart_however_close_the_lstm_puts_them():
-    # The LSTM's states made near-constant (as training drove them on the faces, where the spread fell to 1% of the size):
-    # standardised over the batch, the captions are still unit-variance apart, and a single caption still encodes.
+    # The LSTM's gates saturated so that every caption ends in nearly the same state (the spread across captions a
+    # few per cent of the size, as training drove it on the faces, where it fell to 1%): standardised over the batch,
+    # the captions are ~unit-variance apart (BatchNorm's eps keeps it a little under 1), and a single caption encodes.
+    torch.manual_seed(0)
     encoder = TextEncoder(10, 4, 6, 1, normalize=True)
     with torch.no_grad():
         encoder.lstm.bias_ih_l0.fill_(3.0)
-        encoder.lstm.weight_ih_l0.mul_(0.01)
-    tokens, lengths = torch.randint(2, 10, (8, 5)), torch.tensor([5, 3, 1, 2, 4, 5, 2, 3])
+        encoder.lstm.weight_ih_l0.mul_(0.5)
+    tokens, lengths = torch.randint(2, 10, (8, 5)), torch.full((8,), 5)
     raw = TextEncoder(10, 4, 6, 1)
     raw.load_state_dict({k: v for k, v in encoder.state_dict().items() if not k.startswith("norm.")})
-    assert (raw(tokens, lengths).std(0) / raw(tokens, lengths).abs().mean(0)).max() < 0.1
+    raw_phi = raw(tokens, lengths)
+    assert (raw_phi.std(0) / raw_phi.abs().mean(0)).max() < 0.05 and raw_phi.std(0).max() < 0.03
     phi = encoder(tokens, lengths)
-    assert torch.allclose(phi.std(0, unbiased=False), torch.ones(6), atol=1e-2)
+    assert phi.std(0, unbiased=False).min() > 0.7 and phi.std(0, unbiased=False).max() <= 1.0
     assert encoder(tokens[:1], lengths[:1]).shape == (1, 6)
     assert encoder.eval()(tokens, lengths).shape == (8, 6)
 
