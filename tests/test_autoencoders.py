@@ -97,6 +97,23 @@ def test_vaegan_nets_at_the_papers_widths(side):
     assert discriminator.features[0][0].stride == (1, 1)  # the first conv keeps the side
 
 
+def test_vaegan_similarity_layer_takes_an_earlier_conv_before_its_batch_norm():
+    shape, widths = (3, 32, 32), (4, 8, 12, 16)
+    discriminator = VAEGANDiscriminator(shape, widths=widths, fc_dim=8, similarity_layer=3).eval()
+    images = torch.rand(2, *shape) * 2 - 1
+    logits, features = discriminator(images)
+    assert logits.shape == (2,) and features.shape == (2, 12, 8, 8)  # the 3rd conv: 12 channels at S/4
+    # The features are the bare 3rd conv's output (two conv blocks, then the conv without its BN and ReLU).
+    assert len(discriminator.features) == 3 and isinstance(discriminator.features[-1], torch.nn.Conv2d)
+    assert (features < 0).any()  # no ReLU after it
+    assert isinstance(discriminator.head[0], torch.nn.BatchNorm2d) and discriminator.head[0].num_features == 12
+    # Only where Dis_l is read moves: the same layers and parameters as the paper's layout.
+    paper = VAEGANDiscriminator(shape, widths=widths, fc_dim=8)
+    assert [p.shape for p in paper.parameters()] == [p.shape for p in discriminator.parameters()]
+    with pytest.raises(ConfigError, match="similarity_layer=5"):
+        VAEGANDiscriminator(shape, widths=widths, similarity_layer=5)
+
+
 def test_joint_discriminator_sees_both_x_and_z():
     discriminator = JointDiscriminator(LATENT, GRAY, widths=(4, 8, 8), z_dim=8, joint_dim=8, dropout=0.0).eval()
     x, z = torch.rand(3, *GRAY), torch.rand(3, LATENT)

@@ -1,7 +1,8 @@
 """VAE-GAN (Larsen et al. 2016, "Autoencoding beyond pixels using a learned similarity metric", Algorithm 1).
 
 Names (paper → here): Enc → ``encoder`` (μ, log σ²), Dec → ``decoder`` (also the GAN's generator), Dis →
-``discriminator``, Dis_l(x) → the features D returns beside its logits (4th conv layer, before its BN).
+``discriminator``, Dis_l(x) → the features D returns beside its logits (a conv layer's output before its BN: the
+4th, the paper's, unless ``discriminator.similarity_layer`` picks another).
 Per batch X of real images (N×C×H×W in [-1, 1]), with ε, Z_p ~ N(0, I) (N×latent_dim):
 
     Z = μ(X) + σ(X) ⊙ ε,   X̃ = Dec(Z),   X_p = Dec(Z_p)

@@ -6,7 +6,8 @@ Encoder (Enc):  conv5×5/2 64 → BN → ReLU → conv 128 → BN → ReLU → c
 Decoder (Dec):  FC (S/8)²·256 → BN → ReLU → deconv5×5/2 256 → 128 → 32 (BN, ReLU) → conv5×5 C → tanh
                 (:class:`~src.nets.conv.ConvDecoder`; it is also the GAN's generator)
 Discriminator:  conv5×5/1 32 → ReLU → conv5×5/2 128 → BN → ReLU → conv/2 256 → BN → ReLU → conv/2 256
-                  ── Dis_l(x): this 4th conv's output, before its BN (the reference code's recon_depth=9) ──
+                  ── Dis_l(x): this 4th conv's output, before its BN (the reference code's recon_depth=9; the
+                     3rd conv's with ``similarity_layer=3``) ──
                 → BN → ReLU → FC 512 → BN → ReLU → FC n_classes (1: real vs generated; 3: real / reconstruction /
                 prior sample)
 
@@ -15,12 +16,13 @@ Images are N×C×S×S in [-1, 1], S divisible by 8 (32 or 64 here).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Annotated, Literal
 
 from torch import Tensor, nn
 
 from src.nets.conv import ConvEncoder, Kernel, LatentDim, Width, conv_block, low_side
-from src.utils.arguments import checked
+from src.utils.arguments import Meaning, checked
+from src.utils.errors import ConfigError
 
 
 class GaussianEncoder(nn.Module):
@@ -39,29 +41,35 @@ class GaussianEncoder(nn.Module):
 
 
 class VAEGANDiscriminator(nn.Module):
-    """Dis(x) → (logits N×n_classes, features Dis_l(x) N×widths[3]×S/8×S/8).
+    """Dis(x) → (logits N×n_classes, features Dis_l(x) N×widths[l−1]×side×side).
 
-    The features are the learned similarity metric: the 4th conv layer's output before its batch norm.
+    The features are the learned similarity metric: the output of conv layer l = ``similarity_layer`` before its
+    batch norm (the paper and the reference code: the 4th and last, S/8 on a side; 3 takes the 3rd, S/4 on a side,
+    the 8×8 grid the reference's 4th conv has on its 64-px faces when the images are 32 px).
     ``n_classes`` = 1 gives one real/fake logit per image (squeezed to N), 3 the three-class variant.
     """
 
     @checked
     def __init__(self, image_shape: tuple[int, int, int], n_classes: Literal[1, 3] = 1,
-                 widths: Sequence[int] = (32, 128, 256, 256), fc_dim: Width = 512, kernel: Kernel = 5):
+                 widths: Sequence[int] = (32, 128, 256, 256), fc_dim: Width = 512, kernel: Kernel = 5,
+                 similarity_layer: Annotated[int, Meaning("the conv layer whose output is Dis_l (1 = first)",
+                                                          at_least=2)] = 4):
         super().__init__()
+        if similarity_layer > len(widths):
+            raise ConfigError(f"model.discriminator.similarity_layer={similarity_layer}: D has {len(widths)} conv "
+                              f"layers; pick one of 2..{len(widths)} (the paper: the last).")
         side = low_side(image_shape, len(widths) - 1, type(self).__name__)
-        first, *strided = widths
-        layers = [conv_block(image_shape[0], first, kernel, 1, norm=False)]
-        channels = first
-        for width in strided[:-1]:
-            layers.append(conv_block(channels, width, kernel, 2))
+        channels, convs = image_shape[0], []
+        for k, width in enumerate(widths):
+            # conv → [BN] → ReLU, the first unnormalised and stride 1, the others stride 2; the similarity layer's
+            # conv stands alone so that Dis_l(x) is taken before its batch norm.
+            block = conv_block(channels, width, kernel, 1 if k == 0 else 2, norm=k > 0)
+            convs.extend([block] if k + 1 != similarity_layer else list(block))
             channels = width
-        # The similarity layer: a bare conv, so Dis_l(x) is taken before its batch norm.
-        layers.append(nn.Conv2d(channels, strided[-1], kernel, 2, kernel // 2, bias=False))
-        self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(
-            nn.BatchNorm2d(strided[-1]), nn.ReLU(inplace=True), nn.Flatten(),
-            nn.Linear(strided[-1] * side * side, fc_dim, bias=False), nn.BatchNorm1d(fc_dim), nn.ReLU(inplace=True),
+        self.features = nn.Sequential(*convs[:similarity_layer])
+        self.head = nn.Sequential(  # (the paper's layer: the same parameter names as before the choice existed)
+            *convs[similarity_layer:], nn.Flatten(),
+            nn.Linear(widths[-1] * side * side, fc_dim, bias=False), nn.BatchNorm1d(fc_dim), nn.ReLU(inplace=True),
             nn.Linear(fc_dim, n_classes),
         )
         self.n_classes = n_classes
@@ -70,5 +78,3 @@ class VAEGANDiscriminator(nn.Module):
         features = self.features(images)
         logits = self.head(features)
         return (logits.squeeze(1) if self.n_classes == 1 else logits), features
-
-
