@@ -18,6 +18,7 @@ experiments/vaegan_faces.py, its own encoder giving z₀), with src.inversion.ed
 Target (attribute vectors): flip ≥ 0.80 with kept ≥ 0.90 for most attributes; every attribute is reported.
 
     python experiments/editing_faces.py [--ckpt logs/benchmarks/vaegan_faces/vaegan/checkpoints/last.ckpt] [--n 300]
+    python experiments/editing_faces.py --ckpt logs/benchmarks/vaegan_faces/vae/checkpoints/last.ckpt --name editing_faces_vae
 """
 from __future__ import annotations
 
@@ -96,6 +97,7 @@ def main() -> None:
     parser.add_argument("--strengths", type=float, nargs="+", default=[0.5, 1.0, 1.5, 2.0, 3.0])
     parser.add_argument("--steps", type=int, default=200, help="Adam steps of a constrained edit")
     parser.add_argument("--stroke-tolerance", type=float, default=0.3)
+    parser.add_argument("--name", default=NAME, help="result name (JSON file and grids folder), e.g. for another --ckpt")
     args = parser.parse_args()
     start = time.perf_counter()
     faces = load_face_generator(args.ckpt)
@@ -111,7 +113,7 @@ def main() -> None:
                      **judge_record(reader, "reader_val_"),
                      "reconstruction_kept": float((recon_pred == test_labels).float().mean()),
                      **{f"reconstruction_{k}": v for k, v in faces.fid(reconstructions, real_features).items()}}
-    grids = RESULTS / NAME
+    grids = RESULTS / args.name
     grids.mkdir(parents=True, exist_ok=True)
     settings = EditSettings(steps=args.steps)
     meeting = 0
@@ -158,7 +160,7 @@ def main() -> None:
                 "target_met": meeting > n_binary / 2, "checkpoint": str(args.ckpt),
                 "target": "attribute vectors: flip >= 0.80 with kept >= 0.90 for most binary attributes",
                 "grids": sorted(str(p.relative_to(RESULTS.parent.parent)) for p in grids.glob("*.png"))}
-    print(write_result(NAME, figures, time.perf_counter() - start))
+    print(write_result(args.name, figures, time.perf_counter() - start))
 
 
 if __name__ == "__main__":
