@@ -13,11 +13,14 @@ Also the FID/KID of the `captions` stream (one fake per test caption against the
 `val/text_acc` as the run logged it. Target: mean accuracy ≥ 0.80 on named attributes, the shuffled control near the
 base rate. Budget: about 30 minutes of 2 CPU cores, evaluation included.
 
-    python experiments/t2f_faces.py [--seed 0] [--captions 2000] [extra Hydra overrides …]
+    python experiments/t2f_faces.py [--seed 0] [--captions 2000] [--name t2f_faces] [extra Hydra overrides …]
+
+The caption grid of the run's last validation is copied to experiments/results/<name>/caption_rows.png.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shutil
 import subprocess
@@ -28,7 +31,7 @@ import numpy as np
 import torch
 from hydra.utils import instantiate
 
-from record import REPO, write_result
+from record import REPO, RESULTS, write_result
 
 sys.path.insert(0, str(REPO))
 from src.data.faces.captions import named_attributes  # noqa: E402
@@ -53,8 +56,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--captions", type=int, default=2000)
+    parser.add_argument("--name", default=NAME, help="result name (JSON file, grid folder and run folder)")
     args, overrides = parser.parse_known_args()
-    run_dir = REPO / "logs" / "benchmarks" / NAME / f"seed{args.seed}"
+    run_dir = REPO / "logs" / "benchmarks" / args.name / f"seed{args.seed}"
     shutil.rmtree(run_dir, ignore_errors=True)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "src.run", "model=t2f", "data=faces", f"seed={args.seed}", "logger=csv",
@@ -65,11 +69,32 @@ def main() -> None:
                "val_text_acc_logged": logged.get("val/text_acc"),
                "fid": logged.get("val/fid/captions"), "kid": logged.get("val/kid/captions"),
                "fid_n": logged.get("val/fid_n/captions"), "fid_n_real": logged.get("val/fid_n_real/captions"),
-               "resolution": logged.get("val/resolution"), "train_seconds": round(train_seconds, 1),
+               "resolution": logged.get("val/resolution"), "ms_ssim": logged.get("val/ms_ssim"),
+               "ms_ssim_real": logged.get("val/ms_ssim_real"), "train_seconds": round(train_seconds, 1),
                "target": "text_acc_mean >= 0.80 with shuffled_acc_mean near base_rate_mean; <= 30 min of 2 CPU cores"}
     if overrides:
         figures["overrides"] = overrides
-    print(write_result(NAME, figures, time.perf_counter() - start))
+    figures["validations"] = validations(run_dir)
+    grid = run_dir / "samples" / "caption_rows_last.png"
+    if grid.is_file():
+        (RESULTS / args.name).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(grid, RESULTS / args.name / "caption_rows.png")
+        figures["grids"] = [f"experiments/results/{args.name}/caption_rows.png"]
+    print(write_result(args.name, figures, time.perf_counter() - start))
+
+
+def validations(run_dir) -> list[dict]:
+    """Every validation the run logged (epoch, resolution, text accuracy, FID, MS-SSIM), from its CSV log."""
+    keys = {"val/resolution": "resolution", "val/alpha": "alpha", "val/text_acc": "text_acc",
+            "val/fid/captions": "fid", "val/ms_ssim": "ms_ssim"}
+    rows = []
+    for path in sorted(run_dir.glob("csv/*/metrics.csv")):
+        with path.open() as f:
+            for row in csv.DictReader(f):
+                if row.get("val/text_acc"):
+                    rows.append({"epoch": int(row["epoch"]),
+                                 **{name: float(row[key]) for key, name in keys.items() if row.get(key)}})
+    return rows
 
 
 def text_fidelity(run_dir, n_captions: int, seed: int) -> dict:
