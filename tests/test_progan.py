@@ -104,6 +104,39 @@ def test_discriminator_takes_the_text_condition_in_its_last_block():
         d(x, 2, 1.0)
 
 
+def test_discriminator_can_take_the_condition_at_a_larger_block_too():
+    # condition_resolutions (4, 8): the compressed text also tiled onto the 8×8 block's input (its first conv
+    # widens by compressed_dim), at every depth and through a fade.
+    d = ProGANDiscriminator(16, 3, condition_dim=5, compressed_dim=4, condition_resolutions=(4, 8), **TINY_NETS)
+    assert d.blocks[0][0].weight.shape[1] == d.widths[1] + 4 and d.blocks[1][0].weight.shape[1] == d.widths[2]
+    text = torch.randn(4, 5)
+    for depth, side in ((0, 4), (1, 8), (2, 16)):
+        x = torch.randn(4, 3, side, side)
+        assert d(x, depth, 0.5, text).shape == (4,)
+    # Only at 8×8: the final block's conv takes no condition, and the score still depends on the text there.
+    only8 = ProGANDiscriminator(16, 3, condition_dim=5, compressed_dim=4, condition_resolutions=(8,), **TINY_NETS)
+    assert only8.final[0].weight.shape[1] == only8.widths[0] + 1
+    x = torch.randn(4, 3, 16, 16)
+    assert not torch.allclose(only8(x, 2, 1.0, text), only8(x, 2, 1.0, torch.randn(4, 5)))
+    with pytest.raises(ConfigError, match="condition_resolutions"):
+        ProGANDiscriminator(16, 3, condition_dim=5, condition_resolutions=(32,), **TINY_NETS)
+
+
+def test_projection_term_adds_the_inner_product_of_the_condition_and_ds_features():
+    torch.manual_seed(0)
+    plain = ProGANDiscriminator(8, 3, condition_dim=5, compressed_dim=4, **TINY_NETS)
+    projected = ProGANDiscriminator(8, 3, condition_dim=5, compressed_dim=4, projection=True, **TINY_NETS)
+    projected.load_state_dict(plain.state_dict(), strict=False)
+    x, text = torch.randn(4, 3, 8, 8), torch.randn(4, 5)
+    features = plain.final[:-1](torch.cat([minibatch_stddev(plain.blocks[0](plain.from_rgb[1](x))),
+                                           F.leaky_relu(plain.compress(text), 0.2)[:, :, None, None]
+                                           .expand(-1, -1, 4, 4)], dim=1))
+    expected = plain(x, 1, 1.0, text) + (projected.project(text) * features).sum(1)
+    assert torch.allclose(projected(x, 1, 1.0, text), expected, atol=1e-5)
+    projected(x, 1, 1.0, text).sum().backward()
+    assert projected.project.weight.grad.abs().sum() > 0
+
+
 def test_gradient_penalty_takes_each_samples_norm_over_c_h_w():
     # A linear critic D(x) = <w, x>: every sample's gradient is w, so the penalty is (‖w‖ − 1)² exactly. Norms over
     # channels only (the T2F reference) would give a per-pixel mean of (‖w_ij‖ − 1)² instead.
@@ -284,6 +317,16 @@ def test_t2f_matching_aware_term_shares_the_fakes_weight():
     assert model._text_margin is not None
     with pytest.raises(ConfigError, match="mismatch_weight=1.5"):
         _tiny_t2f(mismatch_weight=1.5)
+
+
+def test_t2f_nearest_mismatch_takes_the_closest_other_caption_and_skips_identical_ones():
+    model = _tiny_t2f(mismatch="nearest")
+    text = torch.tensor([[0.0, 0.0], [0.0, 0.1], [5.0, 5.0], [5.0, 5.0], [9.0, 0.0]])
+    # 0 ↔ 1 are nearest; 2 and 3 hold the same caption (not a mismatch), so each takes the nearest other one, 4
+    # (distance 6.4, against 7.0 to 1); 4's nearest is 2 (6.4, against 9.0 to 1).
+    assert model.mismatch_index(text).tolist() == [1, 0, 4, 4, 2]
+    assert model.mismatch_index(torch.ones(3, 2)).tolist() == [2, 0, 1]  # all identical: the previous item's
+    assert _tiny_t2f().mismatch_index(text).tolist() == [4, 0, 1, 2, 3]
 
 
 # ----- end to end ----------------------------------------------------------------------------------------------

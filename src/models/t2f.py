@@ -12,11 +12,12 @@ Training, per slice (as ProGAN; WGAN-GP by default), with w = ``mismatch_weight`
     L_G = −E[D(G(c, z), φ)] + kl_weight·KL(N(μ, σ²) ‖ N(0, I))
 - The matching-aware term E[D(x, φ̃)]: real images with other items' captions count as fakes; φ̃ is φ rolled by
   one place within the batch, so no image keeps its own caption (the reference permutes at random, which leaves
-  some pairs matched). The two kinds of fake share one weight, GAN-CLS's balance (Reed et al. 2016: ½ and ½, our
-  default). The reference adds the mismatched term at full weight to the full fake term: D's loss then falls by one
-  for every unit all its scores drop, which only the drift term stops, so every score settles near
-  −1/(2·0.001) = −500 (measured: D(real) ≈ D(x, φ̃) ≈ −500 from the 8×8 stage on). ``mismatch_weight: 1`` with the
-  fake term kept at 1 is not offered.
+  some pairs matched); ``mismatch: nearest`` takes the caption nearest in φ instead (:meth:`mismatch_index`). The
+  two kinds of fake share one weight, GAN-CLS's balance (Reed et al. 2016: ½ and ½, our default). The reference
+  adds the mismatched term at full weight to the full fake term: D's loss then falls by one for every unit all its
+  scores drop, which only the drift term stops, so every score settles near −1/(2·0.001) = −500 (measured:
+  D(real) ≈ D(x, φ̃) ≈ −500 from the 8×8 stage on). ``mismatch_weight: 1`` with the fake term kept at 1 is not
+  offered.
 - Which loss trains the text encoder (``text_encoder_loss``):
   ``generator`` (the paper, the default): G's optimizer trains G, the text encoder and the conditioning layer on L_G
   through c and the KL; D sees φ detached (the reference also lets L_G reach the encoder through D's text input).
@@ -78,6 +79,8 @@ class T2F(ProGAN):
         max_caption_length: tokens per caption (``${dataset.max_caption_length}``).
         kl_weight: of the conditioning augmentation's KL term (paper 1).
         matching_aware: add D's matching-aware term; mismatch_weight: its weight w (the fakes' is 1 − w).
+        mismatch: which other caption each real image is shown with: ``roll`` (the previous item's) or ``nearest`` (the
+            batch's caption nearest in φ: hard negatives; not in the paper).
         text_encoder_loss: ``discriminator`` (L_D trains the text encoder) or ``generator`` (L_G does: the paper).
         text_acc: log ``val/text_acc`` where the data allows it; text_acc_samples: test captions it reads at most.
         judge: settings of the attribute judge (:class:`JudgeSettings` fields; {}: the defaults); judge_cache_dir.
@@ -96,6 +99,7 @@ class T2F(ProGAN):
         kl_weight: Annotated[float, Meaning("the KL term's weight", at_least=0)] = 1.0,
         matching_aware: bool = True,
         mismatch_weight: Annotated[float, Meaning("the matching-aware term's weight", at_least=0)] = 0.5,
+        mismatch: Annotated[Literal["roll", "nearest"], Meaning("how mismatched captions are chosen")] = "roll",
         text_encoder_loss: Annotated[Literal["discriminator", "generator"],
                                      Meaning("the loss that trains the text encoder")] = "generator",
         text_acc: bool = True,
@@ -166,6 +170,18 @@ class T2F(ProGAN):
     def _mismatching(self, n: int) -> bool:
         return self.hparams.matching_aware and self.hparams.mismatch_weight > 0 and n >= 2
 
+    def mismatch_index(self, text: Tensor) -> Tensor:
+        """For each item, the other item whose caption it is shown with in the matching-aware term: the previous one
+        (``roll``), or the one whose φ is nearest to its own (``nearest``: the hardest negative in the batch; an
+        identical caption, at distance 0, is not a mismatch and is skipped; with none left, the previous one)."""
+        rolled = torch.arange(text.shape[0], device=text.device).roll(1)
+        if self.hparams.mismatch == "roll":
+            return rolled
+        distances = torch.cdist(text.float(), text.float())
+        distances = distances.masked_fill(distances <= 1e-6, float("inf"))  # itself and identical captions
+        nearest = distances.min(dim=1)
+        return torch.where(nearest.values.isinf(), rolled, nearest.indices)
+
     def fake_weight(self) -> float:
         return 1.0 - self.hparams.mismatch_weight if self.hparams.matching_aware else 1.0
 
@@ -173,8 +189,8 @@ class T2F(ProGAN):
         if not self._mismatching(real.shape[0]):
             self._text_margin = None
             return {}
-        mismatched = self._d_text(extras, for_generator=False).roll(1, dims=0)
-        scores = self.discriminator(real, phase.stage, phase.alpha, mismatched)
+        text = self._d_text(extras, for_generator=False)
+        scores = self.discriminator(real, phase.stage, phase.alpha, text[self.mismatch_index(text.detach())])
         self._text_margin = (real_scores - scores).mean().detach()
         return {"mismatch": self.hparams.mismatch_weight * self.loss.fake_term(scores)}
 

@@ -17,13 +17,14 @@ Discriminator (mirrors it; scores N, unbounded):
     block d ≥ 1: conv3×3 (nf(d+1)) → lrelu → conv3×3 (nf(d)) → lrelu → avg-pool 2
     fade-in at depth d: lerp(fromRGB_{d−1}(avgpool(x)), block_d(fromRGB_d(x)), α)
     final (4×4) block: minibatch stddev (+1 channel) [+ the compressed, tiled condition: T2F] → conv3×3 → lrelu
-    → dense nf(0) → lrelu → dense 1 (gain 1)
+    → dense nf(0) → lrelu → dense 1 (gain 1)  [+ ⟨V·condition, that hidden layer⟩ with ``projection``]
 Every layer uses the equalized learning rate (weights N(0, 1), scaled at run time by gain/√fan_in, gain √2 unless
 said otherwise) and LeakyReLU(0.2).
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Annotated
 
 import torch
@@ -198,6 +199,11 @@ class ProGANDiscriminator(_Growing):
         group_size: of the minibatch standard deviation (paper 4).
         condition_dim: 0 (unconditional), or the size of a condition (T2F: the text embedding) that a dense layer
             compresses to ``compressed_dim`` and that is tiled over 4×4 and concatenated after minibatch stddev.
+        condition_resolutions: the sides at whose block input the compressed condition is tiled and concatenated
+            (paper: (4,), the final block only); e.g. (4, 8) also feeds it to the 8×8 block (not in the paper).
+        projection: also add the projection term ⟨V·condition, f(x)⟩ to the score, f(x) the last hidden layer
+            (Miyato & Koyama 2018, "cGANs with Projection Discriminator"; not in T2F): a bilinear match between
+            the condition and D's image features that concatenation has to learn through its nonlinearities.
     """
 
     @checked
@@ -205,19 +211,28 @@ class ProGANDiscriminator(_Growing):
                  fmap_max: Width = 512, group_size: Annotated[int, Meaning("the minibatch-stddev group size",
                                                                               at_least=1)] = 4,
                  condition_dim: Annotated[int, Meaning("the size of D's condition, 0 for none", at_least=0)] = 0,
-                 compressed_dim: Annotated[int, Meaning("the size the condition is compressed to", at_least=1)] = 128):
+                 compressed_dim: Annotated[int, Meaning("the size the condition is compressed to", at_least=1)] = 128,
+                 condition_resolutions: Sequence[int] = (4,), projection: bool = False):
         super().__init__(resolution, fmap_base, fmap_max)
         self.group_size, self.condition_dim = group_size, condition_dim
+        sides = [4 * 2 ** d for d in range(self.depth)]
+        if condition_dim and (not condition_resolutions or any(r not in sides for r in condition_resolutions)):
+            raise ConfigError(f"discriminator.condition_resolutions={list(condition_resolutions)}: each must be one "
+                              f"of D's sides {sides} (4: the final block, as the paper).")
+        # Side → the channels its block input gains (the condition tiled there); none without a condition.
+        self.condition_sides = {int(r): compressed_dim for r in condition_resolutions} if condition_dim else {}
+        extra = [self.condition_sides.get(r, 0) for r in sides]
         w0 = self.widths[0]
         self.from_rgb = nn.ModuleList(nn.Sequential(EqualizedConv2d(channels, w, 1), nn.LeakyReLU(SLOPE))
                                       for w in self.widths)
         self.blocks = nn.ModuleList(
-            nn.Sequential(*_conv_act(self.widths[d], self.widths[d]), *_conv_act(self.widths[d], self.widths[d - 1]),
-                          nn.AvgPool2d(2))
+            nn.Sequential(*_conv_act(self.widths[d] + extra[d], self.widths[d]),
+                          *_conv_act(self.widths[d], self.widths[d - 1]), nn.AvgPool2d(2))
             for d in range(1, self.depth))
-        extra = compressed_dim if condition_dim else 0
         self.compress = EqualizedLinear(condition_dim, compressed_dim) if condition_dim else None
-        self.final = nn.Sequential(*_conv_act(w0 + 1 + extra, w0), nn.Flatten(),
+        self.project = EqualizedLinear(condition_dim, self.dense_width, gain=1.0) if condition_dim and projection \
+            else None
+        self.final = nn.Sequential(*_conv_act(w0 + 1 + extra[0], w0), nn.Flatten(),
                                    EqualizedLinear(w0 * 16, self.dense_width), nn.LeakyReLU(SLOPE),
                                    EqualizedLinear(self.dense_width, 1, gain=1.0))
 
@@ -228,15 +243,23 @@ class ProGANDiscriminator(_Growing):
         if (condition is None) != (self.compress is None):
             raise ValueError("This discriminator " + ("needs a condition." if self.compress is not None
                                                       else "takes no condition (condition_dim=0)."))
+        compressed = None if self.compress is None else F.leaky_relu(self.compress(condition), SLOPE)
+
+        def with_condition(h: Tensor) -> Tensor:
+            side = h.shape[-1]
+            if side not in self.condition_sides:
+                return h
+            return torch.cat([h, compressed[:, :, None, None].expand(-1, -1, side, side)], dim=1)
+
         h = self.from_rgb[depth](images)
         if depth > 0:
-            h = self.blocks[depth - 1](h)
+            h = self.blocks[depth - 1](with_condition(h))
             if alpha < 1.0:
                 h = torch.lerp(self.from_rgb[depth - 1](downsample(images)), h, alpha)
         for d in range(depth - 1, 0, -1):
-            h = self.blocks[d - 1](h)
-        h = minibatch_stddev(h, self.group_size)
-        if self.compress is not None:
-            tiled = F.leaky_relu(self.compress(condition), SLOPE)[:, :, None, None].expand(-1, -1, 4, 4)
-            h = torch.cat([h, tiled], dim=1)
-        return self.final(h).squeeze(1)
+            h = self.blocks[d - 1](with_condition(h))
+        features = self.final[:-1](with_condition(minibatch_stddev(h, self.group_size)))
+        score = self.final[-1](features).squeeze(1)
+        if self.project is not None:
+            score = score + (self.project(condition) * features).sum(dim=1)
+        return score
