@@ -219,9 +219,10 @@ class ProGANDiscriminator(_Growing):
         if condition_dim and (not condition_resolutions or any(r not in sides for r in condition_resolutions)):
             raise ConfigError(f"discriminator.condition_resolutions={list(condition_resolutions)}: each must be one "
                               f"of D's sides {sides} (4: the final block, as the paper).")
-        # Side → the channels its block input gains (the condition tiled there); none without a condition.
-        self.condition_sides = {int(r): compressed_dim for r in condition_resolutions} if condition_dim else {}
-        extra = [self.condition_sides.get(r, 0) for r in sides]
+        # The sides whose block input gets the condition tiled on (none without a condition), and the channels each
+        # block input gains.
+        self.condition_sides = frozenset(int(r) for r in condition_resolutions) if condition_dim else frozenset()
+        extra = [compressed_dim if r in self.condition_sides else 0 for r in sides]
         w0 = self.widths[0]
         self.from_rgb = nn.ModuleList(nn.Sequential(EqualizedConv2d(channels, w, 1), nn.LeakyReLU(SLOPE))
                                       for w in self.widths)
