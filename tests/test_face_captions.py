@@ -182,3 +182,39 @@ def test_a_beard_is_named_only_on_men():
 def test_attrs_of_the_wrong_length_are_refused():
     with pytest.raises(ValueError, match="9"):
         captions_for(np.zeros(3, dtype=np.int64), np.random.default_rng(0), 1, held_out=False)
+
+
+def test_the_oracle_text_code_holds_exactly_what_each_caption_states(captioned):
+    # The diagnostic text encoder of experiments/results/t2f_faces_oracle_text.json, fed token ids as T2F feeds its
+    # LSTM (held-out frames, with their unknown words, included), against the independent reading `stated`.
+    import torch
+
+    from src.data.faces.oracle import CODE_SIZE, NamedAttributeCode
+    from src.nets.progan import ProGANGenerator
+    from src.nets.t2f import TextToImageGenerator
+    from src.nets.text_encoder import ConditioningAugmentation
+
+    train = [c for _, captions, _ in captioned for c in captions]
+    vocabulary = Vocabulary.build(train)
+    pairs = [(describe(attrs), caption) for attrs, tr, ho in captioned[:60] for caption in tr[:1] + ho[:1]]
+    encoded = [vocabulary.encode(caption, 40) for _, caption in pairs]
+    tokens, lengths = torch.stack([t for t, _ in encoded]), torch.stack([n for _, n in encoded])
+    oracle = NamedAttributeCode(vocabulary.words, hidden_size=32, scale=2.0)
+    codes = oracle(tokens, lengths)
+    assert codes.shape == (len(pairs), 32) and not codes[:, CODE_SIZE:].any()
+    start = 0
+    for attribute in ATTRIBUTES:
+        block = codes[:, start:start + len(attribute.values)]
+        for row, (face, caption) in enumerate(pairs):
+            said = stated(caption).get(attribute.name)
+            expected = torch.zeros(len(attribute.values))
+            if said:
+                expected[:] = -2.0
+                expected[attribute.values.index(face[attribute.name])] = 2.0
+            assert torch.equal(block[row], expected), (caption, attribute.name, block[row])
+        start += len(attribute.values)
+    # It stands in for the LSTM in T2F's generator: the sizes chain, and no parameter is trained.
+    generator = TextToImageGenerator(oracle, ConditioningAugmentation(32, 5),
+                                     ProGANGenerator(9, 8, 3, fmap_base=32, fmap_max=8))
+    assert generator(tokens[:3], lengths[:3], torch.randn(3, 4), 1).images.shape == (3, 3, 8, 8)
+    assert not list(oracle.parameters())
