@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from itertools import accumulate
 from typing import Annotated
 
 import torch
@@ -28,8 +29,7 @@ from src.data.text import Vocabulary
 from src.utils.arguments import Meaning, checked
 
 #: Where each attribute's values start in the code.
-_OFFSETS = dict(zip((a.name for a in ATTRIBUTES),
-                    torch.tensor([0] + [len(a.values) for a in ATTRIBUTES]).cumsum(0).tolist()))
+_OFFSETS = dict(zip((a.name for a in ATTRIBUTES), accumulate((len(a.values) for a in ATTRIBUTES), initial=0)))
 CODE_SIZE = sum(len(a.values) for a in ATTRIBUTES)
 
 
