@@ -55,7 +55,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default="vaegan_faces", help="result name (JSON file and grids folder)")
-    parser.add_argument("--runs", default=",".join(RUNS), help=f"the models to train, comma-separated (of {list(RUNS)})")
+    parser.add_argument("--runs", default=",".join(RUNS), help=f"the models to train, comma-separated ({list(RUNS)})")
     args, overrides = parser.parse_known_args()
     args.runs = list(dict.fromkeys(args.runs.split(",")))
     if set(args.runs) - set(RUNS):
