@@ -221,9 +221,20 @@ def _norm(grads) -> float:
     return sum(float(g.pow(2).sum()) for g in grads if g is not None)
 
 
-@pytest.mark.parametrize("mode", ["binary", "three_class"])
-def test_vaegan_routes_each_loss_only_to_its_nets(mode, tmp_path):
-    model = _vaegan(mode, equilibrium=None)  # every net steps (gating: the tests below)
+def _discriminate(dis, batches: str, *sets):
+    """D's (logits, features) of each set: one forward of the sets stacked (joint) or one per set (separate)."""
+    if batches == "separate":
+        return [dis(images) for images in sets]
+    logits, features = dis(torch.cat(sets))
+    n = len(sets[0])
+    return [(logits[k * n:(k + 1) * n], features[k * n:(k + 1) * n]) for k in range(len(sets))]
+
+
+@pytest.mark.parametrize("mode, batches, real_weight", [("binary", "joint", None), ("three_class", "joint", 0.66),
+                                                        ("binary", "separate", 0.66)])
+def test_vaegan_routes_each_loss_only_to_its_nets(mode, batches, real_weight, tmp_path):
+    # every net steps (gating: below)
+    model = _vaegan(mode, equilibrium=None, discriminator_batches=batches, real_weight=real_weight)
     reference = copy.deepcopy(model)  # the weights every loss of the batch is computed from (Algorithm 1)
     noise = _spy(model, "sample_noise")
     data = _Images(shape=RGB)
@@ -233,32 +244,55 @@ def test_vaegan_routes_each_loss_only_to_its_nets(mode, tmp_path):
     enc, dec, dis, adversarial = reference.encoder, reference.decoder, reference.discriminator, reference.adversarial
     x = data.images
 
+    def d(*sets):
+        return _discriminate(dis, batches, *sets)
+
     mu, log_var = enc(x)
     z = mu + (0.5 * log_var).exp() * eps
-    _, real_features = dis(x)
-    recon_logits_e, recon_features_e = dis(dec(z))
-    llike = fixed_gaussian_nll(recon_features_e, real_features)
+    (_, recon_features_e), (_, real_features) = d(dec(z), x)
+    llike = fixed_gaussian_nll(recon_features_e, real_features.detach())
     kl = kl_to_standard_normal(mu, log_var)
     # Encoder ← L_prior + L_llike; the GAN loss of the decoder would reach it too, were it not kept out.
-    gan_through_encoder = _grad(adversarial.decoder(recon_logits_e, dis(dec(z_prior))[0]), enc)
-    assert _norm(gan_through_encoder) > 0
+    (_, _), (recon_logits_e, _), (prior_logits_e, _) = d(x, dec(z), dec(z_prior))
+    assert _norm(_grad(adversarial.decoder(recon_logits_e, prior_logits_e), enc)) > 0
     _assert_only(steps, 0, "generator.encoder.", _grad(kl + llike, enc))
 
     reconstruction, prior = dec(z.detach()), dec(z_prior)
-    recon_logits, recon_features = dis(reconstruction)
-    prior_logits, _ = dis(prior)
+    (_, _), (recon_logits, _), (prior_logits, _) = d(x, reconstruction, prior)
     gan_g = adversarial.decoder(recon_logits, prior_logits)
+    (_, recon_features), (_, real_features) = d(reconstruction, x)
     decoder_llike = fixed_gaussian_nll(recon_features, real_features.detach())
     _assert_only(steps, 1, "generator.decoder.", _grad(0.5 * decoder_llike + gan_g, dec))  # γ = 0.5
 
-    gan_d = adversarial.discriminator(dis(x)[0], dis(reconstruction.detach())[0], dis(prior.detach())[0])
+    logits_d = [logits for logits, _ in d(x, reconstruction.detach(), prior.detach())]
+    # D's loss weighs real images w and each generated set (1 − w)/2, times 3 (w = 1/3: the plain sum).
+    w = 1 / 3 if real_weight is None else real_weight
+    gan_d = 3 * (torch.tensor([w, (1 - w) / 2, (1 - w) / 2]) * adversarial.discriminator(*logits_d)).sum()
     assert _norm(_grad(decoder_llike, dis)) > 0  # L_llike would move D, were it not kept out
     _assert_only(steps, 2, "discriminator.", _grad(gan_d, dis))
     # The modes' losses are what they say: binary BCEs, or the three classes.
     if mode == "binary":
-        assert torch.allclose(gan_d, bce_real(dis(x)[0]) + bce_fake(dis(reconstruction)[0]) + bce_fake(dis(prior)[0]))
+        assert real_weight is not None or torch.allclose(
+            gan_d, bce_real(logits_d[0]) + bce_fake(logits_d[1]) + bce_fake(logits_d[2]))
     else:
         assert torch.allclose(gan_g, cross_entropy_to(recon_logits, REAL) + cross_entropy_to(prior_logits, REAL))
+
+
+def test_joint_batches_give_d_one_set_of_batch_statistics_for_all_three_sets():
+    """The reference code stacks real images, reconstructions and prior samples into one batch for D: a set's
+    logits and Dis_l features then depend on the other sets (through D's batch norms); separately they do not."""
+    x, other, shifted = torch.randn(4, *RGB), torch.randn(4, *RGB), torch.randn(4, *RGB) + 3
+    for batches in ("joint", "separate"):
+        model = _vaegan(discriminator_batches=batches)
+        (logits_a, features_a), _ = model.discriminate(x, other)
+        (logits_b, features_b), _ = model.discriminate(x, shifted)
+        assert (batches == "joint") != torch.allclose(features_a, features_b), batches
+        assert (batches == "joint") != torch.allclose(logits_a, logits_b), batches
+    # The joint forward is D on the stacked batch, split back in order.
+    joint = _vaegan(discriminator_batches="joint")
+    logits, features = joint.discriminator(torch.cat([x, other]))
+    (logits_x, _), (logits_o, features_o) = joint.discriminate(x, other)
+    assert torch.allclose(torch.cat([logits_x, logits_o]), logits) and torch.allclose(features_o, features[4:])
 
 
 def test_equilibrium_gating_holds_back_whichever_of_d_and_dec_is_winning():
@@ -407,6 +441,10 @@ def test_validation_logs_recon_l1_and_knn_acc_and_grids_pair_real_with_reconstru
 def test_unknown_discriminator_mode_is_refused():
     with pytest.raises(ConfigError, match="discriminator_mode=four_class: must be one of binary, three_class"):
         _vaegan(mode="four_class")
+    with pytest.raises(ConfigError, match="discriminator_batches=mixed: must be one of joint, separate"):
+        _vaegan(discriminator_batches="mixed")
+    with pytest.raises(ConfigError, match="real_weight=1.5: the share of real images in D's loss is at most 1"):
+        _vaegan(real_weight=1.5)
 
 
 # ----- through src.run ---------------------------------------------------------------------------------------------
@@ -431,6 +469,8 @@ def _family_overrides(model: str) -> dict[str, str]:
         family = {k: v for k, v in family.items() if not k.startswith("model.discriminator")}
     name = "vaegan" if model.startswith("vaegan") else model
     extra = {"model.discriminator_mode": "three_class"} if model == "vaegan_three_class" else {}
+    if name == "vaegan":  # every net steps on every batch (the gating: the tests above)
+        extra["model.equilibrium"] = "null"
     return {"model": name, **family, **extra}
 
 

@@ -19,12 +19,16 @@ Per batch X of real images (N×C×H×W in [-1, 1]), with ε, Z_p ~ N(0, I) (N×l
   L_GAN^Dec = BCE(D(X̃), real) + BCE(D(X_p), real), the non-saturating form of −L_GAN.
 - three_class (the lecture's variant): D's 3 logits are real / reconstruction / prior sample; L_GAN^Dis =
   CE(D(X), real) + CE(D(X̃), reconstruction) + CE(D(X_p), prior); L_GAN^Dec = CE(D(X̃), real) + CE(D(X_p), real).
+With ``real_weight`` w, D's three terms (real, X̃, X_p) are weighed 3·(w, (1 − w)/2, (1 − w)/2) (w = 1/3: the sums).
 
 On γ: the reference code (andersbll/autoencoding_beyond_pixels `model/aegan.py`) scales the decoder's gradients as
 w·∇L_llike − (1 − w)·∇L_GAN with w = ``recon_vs_gan_weight`` = 1e-5 for CelebA, so its weight sits on the
 reconstruction term as in Algorithm 1 (not the other way); (1 − w) ≈ 1 is left out here. Its losses, like ours, are
-per-image sums of ½·squared feature error, so γ carries over. Also from that code, not taken: real-vs-generated
-weights in D's loss (0.66).
+per-image sums of ½·squared feature error, so γ carries over. Also from that code: ``real_weight``, the share of
+real images in D's loss (its ``real_vs_gen_weight``, 0.66 for CelebA; the rest split between X̃ and X_p; null weighs
+the three sets alike), and ``discriminator_batches=joint``: D sees [X, X̃, X_p] as one batch, and Dis_l(X̃),
+Dis_l(X) come from one forward of [X̃, X], so D's batch norms normalise them together (``separate``: one forward
+per set, batch-norm statistics per set, DCGAN's practice).
 
 Equilibrium gating (the reference code's ``equilibrium`` 0.68 and ``margin`` 0.35; ``equilibrium=None`` turns it
 off): D's errors on this batch, before any update, are e_real (its loss on X, as real) and e_gen (the mean of its
@@ -38,8 +42,8 @@ first, so every rank takes the same decision (a rank that skipped a backward the
 Every update uses the quantities of this batch computed before any of the three nets moved (as Algorithm 1, which
 takes all gradients from one forward pass): the encoder step first (its forward toggled to the encoder, so no other
 net records gradients), then the decoder step from the same Z (detached) and Z_p, then the D step on the same X̃ and
-X_p (detached). D sees real images, reconstructions and prior samples each as its own batch (batch-norm statistics
-per set, DCGAN's practice). Three RMSProp optimizers, ``e``, ``g`` (the decoder) and ``d`` (lr 3e-4, the paper).
+X_p (detached). Dis_l(X), the target of L_llike, passes no gradient. Three RMSProp optimizers, ``e``, ``g`` (the
+decoder) and ``d`` (lr 3e-4, the paper).
 """
 from __future__ import annotations
 
@@ -58,13 +62,14 @@ from src.nets.conv import ConvDecoder, LatentDim
 from src.nets.losses import bce_fake, bce_real, cross_entropy_to, fixed_gaussian_nll, kl_to_standard_normal
 from src.nets.vaegan import GaussianEncoder, VAEGANDiscriminator
 from src.utils.arguments import Meaning, checked
+from src.utils.errors import ConfigError
 
 #: The three-class discriminator's classes.
 REAL, RECONSTRUCTION, PRIOR = 0, 1, 2
 
 
 def _binary_d(real: Tensor, reconstruction: Tensor, prior: Tensor) -> Tensor:
-    return bce_real(real) + bce_fake(reconstruction) + bce_fake(prior)
+    return torch.stack([bce_real(real), bce_fake(reconstruction), bce_fake(prior)])
 
 
 def _binary_g(reconstruction: Tensor, prior: Tensor) -> Tensor:
@@ -72,8 +77,8 @@ def _binary_g(reconstruction: Tensor, prior: Tensor) -> Tensor:
 
 
 def _three_class_d(real: Tensor, reconstruction: Tensor, prior: Tensor) -> Tensor:
-    return (cross_entropy_to(real, REAL) + cross_entropy_to(reconstruction, RECONSTRUCTION)
-            + cross_entropy_to(prior, PRIOR))
+    return torch.stack([cross_entropy_to(real, REAL), cross_entropy_to(reconstruction, RECONSTRUCTION),
+                        cross_entropy_to(prior, PRIOR)])
 
 
 def _three_class_g(reconstruction: Tensor, prior: Tensor) -> Tensor:
@@ -82,7 +87,8 @@ def _three_class_g(reconstruction: Tensor, prior: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class AdversarialLosses:
-    """One discriminator mode: D's number of logits, D's loss of (real, reconstruction, prior-sample) logits, the
+    """One discriminator mode: D's number of logits, D's losses on (real, reconstruction, prior-sample) logits (one
+    per set, stacked), the
     decoder's loss of (reconstruction, prior-sample) logits, and D's errors (e_real, e_gen) for equilibrium gating."""
 
     n_classes: int
@@ -110,6 +116,11 @@ DiscriminatorMode = Annotated[Literal["binary", "three_class"],
                               Meaning("the discriminator: real vs generated, or real / reconstruction / prior sample")]
 
 
+DiscriminatorBatches = Annotated[Literal["joint", "separate"],
+                                 Meaning("how D sees real images, reconstructions and prior samples: as one batch "
+                                         "(the reference code) or each as its own")]
+
+
 class VAEGAN(GaussianAutoencoder):
     """Args:
         encoder, decoder: Enc and Dec (:class:`~src.nets.vaegan.GaussianEncoder`, :class:`~src.nets.conv.ConvDecoder`).
@@ -129,7 +140,10 @@ class VAEGAN(GaussianAutoencoder):
                  discriminator_mode: DiscriminatorMode = "binary", grid_columns: GridColumns = 8,
                  ema_decay: float | None = None, schedulers: dict | None = None,
                  equilibrium: Annotated[float | None, Meaning("D's error at balance", at_least=0)] = 0.68,
-                 margin: Annotated[float, Meaning("the gating margin", at_least=0)] = 0.35):
+                 margin: Annotated[float, Meaning("the gating margin", at_least=0)] = 0.35,
+                 discriminator_batches: DiscriminatorBatches = "joint",
+                 real_weight: Annotated[float | None, Meaning("the share of real images in D's loss",
+                                                              at_least=0)] = None):
         super().__init__(encoder, decoder, latent_dim, grid_columns, ema_decay, schedulers)
         self.save_hyperparameters(ignore=["encoder", "decoder", "discriminator", "optimizer_e", "optimizer_g",
                                           "optimizer_d", "schedulers"])
@@ -137,6 +151,13 @@ class VAEGAN(GaussianAutoencoder):
         self.discriminator: VAEGANDiscriminator = discriminator(n_classes=self.adversarial.n_classes)
         self.optimizer_e, self.optimizer_g, self.optimizer_d = optimizer_e, optimizer_g, optimizer_d
         self.register_grid_latents()
+        # D's loss: Σ over (real, reconstructions, prior samples) of weight × that set's mean loss; the weights are
+        # 3·(w, (1 − w)/2, (1 − w)/2) for real_weight w (1/3: each set weighs 1, Algorithm 1 as printed).
+        w = 1 / 3 if real_weight is None else real_weight
+        if w > 1:
+            raise ConfigError(f"model.real_weight={real_weight}: the share of real images in D's loss is at most 1 "
+                              "(the reference code: 0.66 for CelebA; null weighs the three sets alike).")
+        self.register_buffer("set_weights", 3 * torch.tensor([w, (1 - w) / 2, (1 - w) / 2]), persistent=False)
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"e": self.optimizer_e(self.encoder.parameters()),
@@ -158,36 +179,45 @@ class VAEGAN(GaussianAutoencoder):
         train_d, train_g = not bool((errors < low).any()), not bool((errors > high).any())
         return {"g": True, "d": True} if not (train_d or train_g) else {"g": train_g, "d": train_d}
 
+    def discriminate(self, *sets: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """D's (logits, Dis_l features) of each set of images: with ``discriminator_batches=joint`` from one forward
+        of the sets concatenated (batch-norm statistics over all of them, as the reference code), else one forward
+        per set."""
+        if self.hparams.discriminator_batches == "separate":
+            return [self.discriminator(images) for images in sets]
+        sizes = [len(images) for images in sets]
+        logits, features = self.discriminator(torch.cat(sets))
+        return list(zip(logits.split(sizes), features.split(sizes)))
+
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         optimizer_e, optimizer_g, optimizer_d = self.optimizers()
         real = batch["image"]
         eps, z_prior = self.sample_noise(real.shape[0])
         saved: dict[str, Tensor] = {}
 
+        def similarity(reconstruction: Tensor) -> Tensor:
+            """L_llike of X̃ against X, D's features of both taken together (reference code: one forward of
+            [X̃, X]); the real features are the target only."""
+            (_, recon_features), (_, real_features) = self.discriminate(reconstruction, real)
+            return fixed_gaussian_nll(recon_features, real_features.detach())
+
         def encoder_loss() -> Tensor:
             mu, log_var = self.encoder(real)
             z = self.posterior_sample(mu, log_var, eps)
-            real_logits, real_features = self.discriminator(real)
-            _, recon_features = self.discriminator(self.decoder(z))
-            saved.update(z=z.detach(), real_features=real_features.detach(), real_logits=real_logits.detach(),
-                         kl=kl_to_standard_normal(mu, log_var), llike=fixed_gaussian_nll(recon_features, real_features))
+            saved.update(z=z.detach(), kl=kl_to_standard_normal(mu, log_var), llike=similarity(self.decoder(z)))
             return self._finite("loss_e", saved["kl"] + saved["llike"])
 
         def decoder_loss() -> Tensor:
             reconstruction, prior = self.decoder(saved["z"]), self.decoder(z_prior)
-            recon_logits, recon_features = self.discriminator(reconstruction)
-            prior_logits, _ = self.discriminator(prior)
+            (real_logits, _), (recon_logits, _), (prior_logits, _) = self.discriminate(real, reconstruction, prior)
             saved.update(reconstruction=reconstruction.detach(), prior=prior.detach(),
                          gan_g=self.adversarial.decoder(recon_logits, prior_logits))
-            gates.update(self.equilibrium_gates(saved["real_logits"], recon_logits.detach(), prior_logits.detach()))
-            llike = fixed_gaussian_nll(recon_features, saved["real_features"])
-            return self._finite("loss_g", self.hparams.gamma * llike + saved["gan_g"])
+            gates.update(self.equilibrium_gates(real_logits.detach(), recon_logits.detach(), prior_logits.detach()))
+            return self._finite("loss_g", self.hparams.gamma * similarity(reconstruction) + saved["gan_g"])
 
         def discriminator_loss() -> Tensor:
-            real_logits, _ = self.discriminator(real)
-            recon_logits, _ = self.discriminator(saved["reconstruction"])
-            prior_logits, _ = self.discriminator(saved["prior"])
-            return self._finite("loss_d", self.adversarial.discriminator(real_logits, recon_logits, prior_logits))
+            logits = [logits for logits, _ in self.discriminate(real, saved["reconstruction"], saved["prior"])]
+            return self._finite("loss_d", (self.set_weights * self.adversarial.discriminator(*logits)).sum())
 
         gates: dict[str, bool] = {}
         loss_e = self.step(optimizer_e, encoder_loss)
