@@ -230,8 +230,8 @@ def _discriminate(dis, batches: str, *sets):
     return [(logits[k * n:(k + 1) * n], features[k * n:(k + 1) * n]) for k in range(len(sets))]
 
 
-@pytest.mark.parametrize("mode, batches, real_weight", [("binary", "joint", None), ("three_class", "joint", 0.66),
-                                                        ("binary", "separate", 0.66)])
+@pytest.mark.parametrize("mode, batches, real_weight", [("binary", "joint", None), ("three_class", "joint", None),
+                                                        ("binary", "separate", 1 / 3), ("three_class", "separate", 0.5)])
 def test_vaegan_routes_each_loss_only_to_its_nets(mode, batches, real_weight, tmp_path):
     # every net steps (gating: below)
     model = _vaegan(mode, equilibrium=None, discriminator_batches=batches, real_weight=real_weight)
@@ -265,14 +265,15 @@ def test_vaegan_routes_each_loss_only_to_its_nets(mode, batches, real_weight, tm
     _assert_only(steps, 1, "generator.decoder.", _grad(0.5 * decoder_llike + gan_g, dec))  # γ = 0.5
 
     logits_d = [logits for logits, _ in d(x, reconstruction.detach(), prior.detach())]
-    # D's loss weighs real images w and each generated set (1 − w)/2, times 3 (w = 1/3: the plain sum).
-    w = 1 / 3 if real_weight is None else real_weight
+    # D's loss weighs real images w and each generated set (1 − w)/2, times 3 (w = 1/3: the plain sum); null: the
+    # mode's own, binary 0.66 (the reference code), three-class 1/3.
+    w = {"binary": 0.66, "three_class": 1 / 3}[mode] if real_weight is None else real_weight
     gan_d = 3 * (torch.tensor([w, (1 - w) / 2, (1 - w) / 2]) * adversarial.discriminator(*logits_d)).sum()
     assert _norm(_grad(decoder_llike, dis)) > 0  # L_llike would move D, were it not kept out
     _assert_only(steps, 2, "discriminator.", _grad(gan_d, dis))
     # The modes' losses are what they say: binary BCEs, or the three classes.
     if mode == "binary":
-        assert real_weight is not None or torch.allclose(
+        assert real_weight is None or torch.allclose(
             gan_d, bce_real(logits_d[0]) + bce_fake(logits_d[1]) + bce_fake(logits_d[2]))
     else:
         assert torch.allclose(gan_g, cross_entropy_to(recon_logits, REAL) + cross_entropy_to(prior_logits, REAL))

@@ -19,14 +19,15 @@ Per batch X of real images (N×C×H×W in [-1, 1]), with ε, Z_p ~ N(0, I) (N×l
   L_GAN^Dec = BCE(D(X̃), real) + BCE(D(X_p), real), the non-saturating form of −L_GAN.
 - three_class (the lecture's variant): D's 3 logits are real / reconstruction / prior sample; L_GAN^Dis =
   CE(D(X), real) + CE(D(X̃), reconstruction) + CE(D(X_p), prior); L_GAN^Dec = CE(D(X̃), real) + CE(D(X_p), real).
-With ``real_weight`` w, D's three terms (real, X̃, X_p) are weighed 3·(w, (1 − w)/2, (1 − w)/2) (w = 1/3: the sums).
+With ``real_weight`` w, D's three terms (real, X̃, X_p) are weighed 3·(w, (1 − w)/2, (1 − w)/2) (w = 1/3: the sums);
+null takes the mode's own: binary 0.66 (the reference code's CelebA setting), three_class 1/3 (the classes alike;
+0.66 held its D back: experiments/results/vaegan_faces_three_class_equal_weights.json).
 
 On γ: the reference code (andersbll/autoencoding_beyond_pixels `model/aegan.py`) scales the decoder's gradients as
 w·∇L_llike − (1 − w)·∇L_GAN with w = ``recon_vs_gan_weight`` = 1e-5 for CelebA, so its weight sits on the
 reconstruction term as in Algorithm 1 (not the other way); (1 − w) ≈ 1 is left out here. Its losses, like ours, are
 per-image sums of ½·squared feature error, so γ carries over. Also from that code: ``real_weight``, the share of
-real images in D's loss (its ``real_vs_gen_weight``, 0.66 for CelebA; the rest split between X̃ and X_p; null weighs
-the three sets alike), and ``discriminator_batches=joint``: D sees [X, X̃, X_p] as one batch, and Dis_l(X̃),
+real images in D's loss (its ``real_vs_gen_weight``, 0.66 for CelebA; the rest split between X̃ and X_p), and ``discriminator_batches=joint``: D sees [X, X̃, X_p] as one batch, and Dis_l(X̃),
 Dis_l(X) come from one forward of [X̃, X], so D's batch norms normalise them together (``separate``: one forward
 per set, batch-norm statistics per set, DCGAN's practice).
 
@@ -88,13 +89,14 @@ def _three_class_g(reconstruction: Tensor, prior: Tensor) -> Tensor:
 @dataclass(frozen=True)
 class AdversarialLosses:
     """One discriminator mode: D's number of logits, D's losses on (real, reconstruction, prior-sample) logits (one
-    per set, stacked), the
-    decoder's loss of (reconstruction, prior-sample) logits, and D's errors (e_real, e_gen) for equilibrium gating."""
+    per set, stacked), the decoder's loss of (reconstruction, prior-sample) logits, D's errors (e_real, e_gen) for
+    equilibrium gating, and the share of real images in D's loss when ``real_weight`` is null."""
 
     n_classes: int
     discriminator: Callable[[Tensor, Tensor, Tensor], Tensor]
     decoder: Callable[[Tensor, Tensor], Tensor]
     errors: Callable[[Tensor, Tensor, Tensor], Tensor]
+    real_weight: float
 
 
 def _binary_errors(real: Tensor, reconstruction: Tensor, prior: Tensor) -> Tensor:
@@ -109,8 +111,8 @@ def _three_class_errors(real: Tensor, reconstruction: Tensor, prior: Tensor) -> 
 
 
 DISCRIMINATOR_MODES = {
-    "binary": AdversarialLosses(1, _binary_d, _binary_g, _binary_errors),
-    "three_class": AdversarialLosses(3, _three_class_d, _three_class_g, _three_class_errors),
+    "binary": AdversarialLosses(1, _binary_d, _binary_g, _binary_errors, real_weight=0.66),
+    "three_class": AdversarialLosses(3, _three_class_d, _three_class_g, _three_class_errors, real_weight=1 / 3),
 }
 DiscriminatorMode = Annotated[Literal["binary", "three_class"],
                               Meaning("the discriminator: real vs generated, or real / reconstruction / prior sample")]
@@ -153,10 +155,10 @@ class VAEGAN(GaussianAutoencoder):
         self.register_grid_latents()
         # D's loss: Σ over (real, reconstructions, prior samples) of weight × that set's mean loss; the weights are
         # 3·(w, (1 − w)/2, (1 − w)/2) for real_weight w (1/3: each set weighs 1, Algorithm 1 as printed).
-        w = 1 / 3 if real_weight is None else real_weight
+        w = self.adversarial.real_weight if real_weight is None else real_weight
         if w > 1:
             raise ConfigError(f"model.real_weight={real_weight}: the share of real images in D's loss is at most 1 "
-                              "(the reference code: 0.66 for CelebA; null weighs the three sets alike).")
+                              "(null: the mode's own, binary 0.66 as the reference code, three_class 1/3).")
         self.register_buffer("set_weights", 3 * torch.tensor([w, (1 - w) / 2, (1 - w) / 2]), persistent=False)
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
