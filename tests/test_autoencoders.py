@@ -320,9 +320,13 @@ def test_a_gated_net_keeps_its_weights_through_a_batch(equilibrium, margin, wait
     # An untrained D's errors are near ln 2: below 5 − 1 (D counts as winning), above 0.1 + 0.05 (as losing).
     model = _vaegan(equilibrium=equilibrium, margin=margin)
     before = {name: _params(getattr(model, name)) for name in ("encoder", "decoder", "discriminator")}
+    forwards = []
+    model.discriminator.register_forward_hook(lambda module, args, output: forwards.append(len(args[0])))
     trainer = _trainer(tmp_path, max_epochs=1, limit_train_batches=1)
     trainer.fit(model, train_dataloaders=DataLoader(_Images(shape=RGB), batch_size=8))
     assert trainer.global_step == 2  # the encoder's step and one of the other two
+    # D's forwards: [X̃, X] for the encoder, [X, X̃, X_p] and [X̃, X] for the decoder, [X, X̃, X_p] for D when it steps
+    assert forwards == [16, 24, 16] + ([] if waits == "discriminator" else [24])
     for name, params in before.items():
         assert _changed(params, getattr(model, name)) == (name != waits), name
 

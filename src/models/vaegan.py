@@ -213,18 +213,24 @@ class VAEGAN(GaussianAutoencoder):
             reconstruction, prior = self.decoder(saved["z"]), self.decoder(z_prior)
             (real_logits, _), (recon_logits, _), (prior_logits, _) = self.discriminate(real, reconstruction, prior)
             saved.update(reconstruction=reconstruction.detach(), prior=prior.detach(),
-                         gan_g=self.adversarial.decoder(recon_logits, prior_logits))
+                         gan_g=self.adversarial.decoder(recon_logits, prior_logits),
+                         loss_d=d_loss([real_logits, recon_logits, prior_logits]).detach())
             gates.update(self.equilibrium_gates(real_logits.detach(), recon_logits.detach(), prior_logits.detach()))
             return self._finite("loss_g", self.hparams.gamma * similarity(reconstruction) + saved["gan_g"])
 
+        def d_loss(logits: list[Tensor]) -> Tensor:
+            return (self.set_weights * self.adversarial.discriminator(*logits)).sum()
+
         def discriminator_loss() -> Tensor:
             logits = [logits for logits, _ in self.discriminate(real, saved["reconstruction"], saved["prior"])]
-            return self._finite("loss_d", (self.set_weights * self.adversarial.discriminator(*logits)).sum())
+            return self._finite("loss_d", d_loss(logits))
 
         gates: dict[str, bool] = {}
         loss_e = self.step(optimizer_e, encoder_loss)
         loss_g = self.step(optimizer_g, decoder_loss, when=lambda: gates["g"])
-        loss_d = self.step(optimizer_d, discriminator_loss, when=lambda: gates["d"])
+        # D's loss on this batch is known from the decoder's step (the same D on the same images); D's forward runs
+        # again, recording gradients, only when D steps (the binary D is held back on most batches).
+        loss_d = self.step(optimizer_d, discriminator_loss) if gates["d"] else self._finite("loss_d", saved["loss_d"])
         self.log_dict({
             "train/trains_g": float(gates["g"]), "train/trains_d": float(gates["d"]),
             "train/loss_e": loss_e.detach(), "train/loss_g": loss_g.detach(), "train/loss_d": loss_d.detach(),
