@@ -230,8 +230,9 @@ def _discriminate(dis, batches: str, *sets):
     return [(logits[k * n:(k + 1) * n], features[k * n:(k + 1) * n]) for k in range(len(sets))]
 
 
-@pytest.mark.parametrize("mode, batches, real_weight", [("binary", "joint", None), ("three_class", "joint", None),
-                                                        ("binary", "separate", 1 / 3), ("three_class", "separate", 0.5)])
+@pytest.mark.parametrize("mode, batches, real_weight", [
+    ("binary", "joint", None), ("three_class", "joint", None), ("binary", "separate", 1 / 3),
+    ("three_class", "separate", 0.5)])
 def test_vaegan_routes_each_loss_only_to_its_nets(mode, batches, real_weight, tmp_path):
     # every net steps (gating: below)
     model = _vaegan(mode, equilibrium=None, discriminator_batches=batches, real_weight=real_weight)

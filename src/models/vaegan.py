@@ -27,9 +27,10 @@ On γ: the reference code (andersbll/autoencoding_beyond_pixels `model/aegan.py`
 w·∇L_llike − (1 − w)·∇L_GAN with w = ``recon_vs_gan_weight`` = 1e-5 for CelebA, so its weight sits on the
 reconstruction term as in Algorithm 1 (not the other way); (1 − w) ≈ 1 is left out here. Its losses, like ours, are
 per-image sums of ½·squared feature error, so γ carries over. Also from that code: ``real_weight``, the share of
-real images in D's loss (its ``real_vs_gen_weight``, 0.66 for CelebA; the rest split between X̃ and X_p), and ``discriminator_batches=joint``: D sees [X, X̃, X_p] as one batch, and Dis_l(X̃),
-Dis_l(X) come from one forward of [X̃, X], so D's batch norms normalise them together (``separate``: one forward
-per set, batch-norm statistics per set, DCGAN's practice).
+real images in D's loss (its ``real_vs_gen_weight``, 0.66 for CelebA; the rest split between X̃ and X_p), and
+``discriminator_batches=joint``: D sees [X, X̃, X_p] as one batch, and Dis_l(X̃), Dis_l(X) come from one forward of
+[X̃, X], so D's batch norms normalise them together (``separate``: one forward per set, batch-norm statistics per
+set, DCGAN's practice).
 
 Equilibrium gating (the reference code's ``equilibrium`` 0.68 and ``margin`` 0.35; ``equilibrium=None`` turns it
 off): D's errors on this batch, before any update, are e_real (its loss on X, as real) and e_gen (the mean of its
